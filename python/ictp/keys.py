@@ -1,0 +1,35 @@
+"""Names, shapes and units of every field that flows through ictp.
+
+Graph (input) fields, for a batch of B structures with N atoms and E directed edges:
+"""
+
+SPECIES = "species"
+"""[N] int64 — species index of each atom in the model's species order."""
+POSITIONS = "positions"
+"""[N, 3] float64 — Cartesian positions (Å)."""
+EDGE_INDEX = "edge_index"
+"""[2, E] int64 — (receiver i, sender j) of each directed edge; both directions are present."""
+SHIFTS = "shifts"
+"""[E, 3] float64 — Cartesian periodic shift of the sender image (Å): r_ij = r_i - r_j - shift."""
+EDGE_VECTORS = "edge_vectors"
+"""[E, 3] model dtype — r_ij = r_i - r_j - shift (Å), computed in float64 then cast."""
+BATCH = "batch"
+"""[N] int64 — index of the structure each atom belongs to."""
+PTR = "ptr"
+"""[B + 1] int64 — atoms of structure b are ptr[b]:ptr[b+1]."""
+CELL = "cell"
+"""[B, 3, 3] float64 — lattice vectors as rows (Å); zero rows along non-periodic axes."""
+PBC = "pbc"
+"""[B, 3] bool — periodicity per axis."""
+
+# Outputs
+ENERGY = "energy"
+"""[B] — total energy (eV)."""
+ENERGIES = "energies"
+"""[N] — per-atom energies (eV); they sum to the total energy."""
+FORCES = "forces"
+"""[N, 3] — forces -dE/dr (eV/Å)."""
+VIRIAL = "virial"
+"""[B, 3, 3] — virial W = -Σ_edges r_ij ⊗ ∂E/∂r_ij (eV); W = -V·stress."""
+STRESS = "stress"
+"""[B, 3, 3] — stress (1/V) ∂E/∂ε (eV/Å³), ASE sign: positive is tensile."""

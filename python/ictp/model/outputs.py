@@ -1,0 +1,62 @@
+"""Forces, virials and stress as derivatives of the energy with respect to edge vectors.
+
+With ``g_ij = ∂E/∂r_ij`` for every directed edge ``r_ij = r_i - r_j - shift``:
+
+* ``F_k = -∂E/∂r_k = -Σ_{edges into k} g + Σ_{edges out of k} g``;
+* ``W = -Σ_edges r_ij ⊗ g_ij`` (the virial), exact for periodic cells of any
+  shape and size, since a homogeneous strain ε maps every edge to ``r (1 + ε)``;
+* ``σ = -W / V`` (ASE sign convention: ``σ = (1/V) ∂E/∂ε``).
+
+The same edge-based formulas serve training, ASE and LAMMPS, where they
+also give per-atom virials.
+"""
+
+from typing import Dict, List, Optional
+
+import torch
+
+from .. import keys
+
+__all__ = ["energy_derivatives"]
+
+
+def energy_derivatives(
+    node_energies: torch.Tensor,
+    edge_vectors: torch.Tensor,
+    edge_index: torch.Tensor,
+    batch: torch.Tensor,
+    num_graphs: int,
+    compute_forces: bool = True,
+    compute_virial: bool = False,
+    create_graph: bool = False,
+) -> Dict[str, torch.Tensor]:
+    """Energies per structure and, on request, forces and virials.
+
+    ``node_energies [N]`` must be computed from ``edge_vectors [E, 3]``, a tensor
+    that requires grad. Returns ``energy [B]``, ``energies [N]`` and, as asked,
+    ``forces [N, 3]`` and ``virial [B, 3, 3]``. ``create_graph=True`` keeps the
+    graph for losses on forces (training). Structures without edges get zero
+    forces and virial.
+    """
+    energy = torch.zeros(num_graphs, dtype=node_energies.dtype, device=node_energies.device)
+    energy = energy.index_add(0, batch, node_energies)
+    out: Dict[str, torch.Tensor] = {keys.ENERGY: energy, keys.ENERGIES: node_energies}
+    if not (compute_forces or compute_virial):
+        return out
+    grad: Optional[torch.Tensor] = None
+    if node_energies.requires_grad:
+        grads: List[Optional[torch.Tensor]] = torch.autograd.grad(
+            [node_energies.sum()], [edge_vectors], create_graph=create_graph, allow_unused=True
+        )
+        grad = grads[0]
+    if grad is None:
+        grad = torch.zeros_like(edge_vectors)
+    receiver, sender = edge_index[0], edge_index[1]
+    if compute_forces:
+        forces = torch.zeros(node_energies.shape[0], 3, dtype=grad.dtype, device=grad.device)
+        out[keys.FORCES] = forces.index_add(0, sender, grad).index_add(0, receiver, -grad)
+    if compute_virial:
+        per_edge = -edge_vectors.unsqueeze(2) * grad.unsqueeze(1)  # [E, 3, 3]
+        virial = torch.zeros(num_graphs, 3, 3, dtype=grad.dtype, device=grad.device)
+        out[keys.VIRIAL] = virial.index_add(0, batch.index_select(0, receiver), per_edge)
+    return out

@@ -1,0 +1,45 @@
+"""Evaluate a model on ASE structures: energy, per-atom energies, forces, virial and stress."""
+
+from typing import Dict, List, Union
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from .. import keys
+from ..data.graph import atoms_to_graph, collate, edge_vectors
+from .outputs import energy_derivatives
+
+__all__ = ["predict"]
+
+
+def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False, create_graph: bool = False) -> Dict[str, torch.Tensor]:
+    """Evaluate ``model`` on one structure or a list of them, as one batch.
+
+    Returns tensors in the model's dtype (see :mod:`ictp.keys`): ``energy [B]``,
+    ``energies [N]``, ``forces [N, 3]``, ``ptr [B+1]`` and, with ``stress=True``,
+    ``virial [B, 3, 3]`` and ``stress [B, 3, 3]``. Stress needs every structure
+    to be periodic in all three directions (it is undefined otherwise).
+    """
+    structures = [atoms] if isinstance(atoms, Atoms) else list(atoms)
+    if stress:
+        bad = [k for k, a in enumerate(structures) if not a.pbc.all()]
+        if bad:
+            raise ValueError(
+                f"stress is only defined for structures periodic in all three directions; "
+                f"structure(s) {bad} have pbc={structures[bad[0]].pbc.tolist()}"
+            )
+    device = model.scale.device
+    numbers = model.atomic_numbers.tolist()
+    batch = collate([atoms_to_graph(a, numbers, model.r_max) for a in structures], device)
+    vectors = edge_vectors(batch).to(model.dtype).requires_grad_(True)
+    node_energies = model(batch[keys.SPECIES], batch[keys.EDGE_INDEX], vectors)
+    out = energy_derivatives(
+        node_energies, vectors, batch[keys.EDGE_INDEX], batch[keys.BATCH], len(structures),
+        compute_forces=True, compute_virial=stress, create_graph=create_graph,
+    )  # fmt: skip
+    if stress:
+        volume = torch.linalg.det(batch[keys.CELL]).abs().to(model.dtype)
+        out[keys.STRESS] = -out[keys.VIRIAL] / volume.reshape(-1, 1, 1)
+    out[keys.PTR] = batch[keys.PTR]
+    return out if create_graph else {k: v.detach() for k, v in out.items()}

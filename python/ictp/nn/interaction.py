@@ -1,0 +1,88 @@
+"""Interaction block: one message-passing step from node features to the atomic basis A.
+
+For receiver i and sender j (edge vector ``r_ij = r_i - r_j - shift``)::
+
+    sc_i  = U_{Z_i} h_i                               skip connection, per species
+    h_j  <- W_up h_j                                  channel mixing per irrep
+    m_ij  = R(|r_ij|)[u, p] · α_{l3} (h_j ⊗ Y(r̂_ij))^{(l3)}   one message per path p
+    A_i   = W_down (Σ_j m_ij) / n̄                     paths and channels mixed per irrep
+
+``n̄`` is the average number of neighbours in the training set (a division, not
+a square root). See arXiv:2405.14253, Sec. 4 and the MACE-like layer it builds on.
+"""
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..tensors.irreps import Irrep, plain_layout
+from ..tensors.products import couplings, output_layout
+from ..tensors.representation import Representation
+from .linear import IrrepLinear, SpeciesIrrepLinear
+from .radial import MLP
+from .tensor_product import EdgeTensorProduct
+
+__all__ = ["InteractionBlock"]
+
+
+class InteractionBlock(nn.Module):
+    """Skip connection and atomic basis A for one layer.
+
+    Parameters
+    ----------
+    irreps_in : node feature irreps of this layer's input (only ``0e`` for the first layer).
+    irreps_edge : irreps of the edge harmonics Y (``0e … l_max_edge``).
+    irreps_a : irreps of the atomic basis A (targets of the messages).
+    irreps_out : irreps of the node features this layer produces (for the skip connection).
+    radial_sizes : ``[num_bessel, *radial_mlp]``; the last layer (paths × channels) is appended.
+    """
+
+    def __init__(
+        self,
+        irreps_in: Sequence[Irrep],
+        irreps_edge: Sequence[Irrep],
+        irreps_a: Sequence[Irrep],
+        irreps_out: Sequence[Irrep],
+        num_channels: int,
+        num_product_channels: int,
+        num_species: int,
+        radial_sizes: Sequence[int],
+        odd_products: bool,
+        rep: Representation,
+        dtype: torch.dtype,
+    ):
+        super().__init__()
+        c = num_channels
+        layout_h = plain_layout(irreps_in, rep.dim)
+        layout_y = plain_layout(irreps_edge, rep.dim)
+        self.skip = SpeciesIrrepLinear(layout_h, irreps_out, c, c, num_species, rep.dim, dtype)
+        self.linear_up = IrrepLinear(layout_h, irreps_in, c, c, rep.dim, dtype)
+        instructions = couplings(layout_h, layout_y, irreps_a, odd_products=odd_products)
+        layout_msg = output_layout(layout_h, layout_y, instructions, rep.dim)
+        self.conv = EdgeTensorProduct(layout_h, layout_y, instructions, layout_msg, rep, dtype)
+        self.num_channels = c
+        self.radial = MLP([*radial_sizes, self.conv.num_paths * c], dtype)
+        self.linear_down = IrrepLinear(layout_msg, irreps_a, c, num_product_channels, rep.dim, dtype)
+        self.layout_msg = layout_msg
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        species: torch.Tensor,
+        edge_harmonics: torch.Tensor,
+        edge_radial: torch.Tensor,
+        edge_index: torch.Tensor,
+        avg_num_neighbors: torch.Tensor,
+    ):
+        """``h [N, C, dim_in]``, ``edge_harmonics [E, dim_Y]``, ``edge_radial [E, num_bessel]``,
+        ``edge_index [2, E]`` (receiver, sender) → ``A [N, C_p, dim_A]``, ``sc [N, C, dim_out]``."""
+        receiver, sender = edge_index[0], edge_index[1]
+        sc = self.skip(h, species)
+        h = self.linear_up(h)
+        weights = self.radial(edge_radial).reshape(-1, self.num_channels, self.conv.num_paths)  # [E, C, P]
+        messages = self.conv(h.index_select(0, sender), edge_harmonics, weights)  # [E, C, dim_msg]
+        aggregated = torch.zeros(
+            h.shape[0], messages.shape[1], messages.shape[2], dtype=messages.dtype, device=messages.device
+        ).index_add_(0, receiver, messages)  # [N, C, dim_msg]
+        return self.linear_down(aggregated) / avg_num_neighbors, sc
