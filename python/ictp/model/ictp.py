@@ -209,10 +209,11 @@ class ICTP(nn.Module):
 
     def edge_harmonics(self, unit_vectors: torch.Tensor) -> torch.Tensor:
         """Cartesian harmonics of rank 0..l_max_edge in the model's coordinates: ``[E, 3]`` → ``[E, dim_Y]``."""
+        num_edges = unit_vectors.shape[0]
         power = torch.ones_like(unit_vectors[:, :1])
         powers = [power]
-        for _ in range(self.l_max_edge):
-            power = (power.unsqueeze(-1) * unit_vectors.unsqueeze(1)).reshape(unit_vectors.shape[0], -1)
+        for l in range(1, self.l_max_edge + 1):
+            power = (power.unsqueeze(-1) * unit_vectors.unsqueeze(1)).reshape(num_edges, 3**l)
             powers.append(power)
         return torch.cat(powers, dim=1) @ self.harmonic_matrix
 

@@ -114,7 +114,7 @@ class ProductBasisBlock(nn.Module):
                 blocks.append(basis[order].narrow(2, offset, mult * dim).reshape(n, c, mult, dim))
             paths = torch.cat(blocks, dim=2)  # [N, C_p, P, dim]
             if self.coupled:
-                flat = paths.reshape(n, -1, dim).transpose(1, 2)  # [N, dim, C_p * P], channel-major
+                flat = paths.reshape(n, c * paths.shape[2], dim).transpose(1, 2)  # [N, dim, C_p * P], channel-major
                 w = weight.transpose(1, 2).reshape(weight.shape[0], -1, c)  # [S, C_p * P, C_p]
                 outs.append(species_matmul(flat, w, species).transpose(1, 2))
             else:

@@ -36,8 +36,8 @@ class _BlockProduct(nn.Module):
         """``x [N, C, x_dim]``, ``y [N, C, y_dim]`` → ``[N, C, mult, out_cols]``."""
         n, c = x.shape[0], x.shape[1]
         xb = x.narrow(2, self.offset, self.mult * self.dim).reshape(n, c, self.mult, self.dim, 1)
-        outer = (xb * y.reshape(n, c, 1, 1, -1)).reshape(n * c * self.mult, -1)
-        return (outer @ self.table).reshape(n, c, self.mult, -1)
+        outer = (xb * y.reshape(n, c, 1, 1, y.shape[2])).reshape(n * c * self.mult, self.table.shape[0])
+        return (outer @ self.table).reshape(n, c, self.mult, self.table.shape[1])
 
 
 class ChannelwiseProduct(nn.Module):
@@ -102,7 +102,8 @@ class ChannelwiseProduct(nn.Module):
         n, c = x.shape[0], x.shape[1]
         pieces: List[torch.Tensor] = []
         for b, col, d in zip(self.piece_block, self.piece_col, self.piece_dim):
-            pieces.append(results[b].narrow(3, col, d).reshape(n, c, -1))
+            piece = results[b].narrow(3, col, d)
+            pieces.append(piece.reshape(n, c, piece.shape[2] * d))
         return torch.cat(pieces, dim=2)
 
 
