@@ -39,7 +39,7 @@ def test_channelwise_product_is_equivariant(rep_name, odd, improper):
     p2 = output_layout(a, a, p2_instr, rep.dim)
     instr = couplings(p2, a, irreps_up_to(2, odd), odd_products=odd)
     out_layout = output_layout(p2, a, instr, rep.dim)
-    product = ChannelwiseProduct(p2, a, instr, out_layout, rep, F64)
+    product = ChannelwiseProduct(p2, a, instr, out_layout, rep)
     x, y = random_features(p2, rep, (5, 3)), random_features(a, rep, (5, 3), seed=1)
     out = product(x, y)
     assert out.shape == (5, 3, out_layout.dim)
@@ -54,7 +54,7 @@ def test_edge_tensor_product_is_equivariant(rep_name, odd, improper):
     y = plain_layout(irreps_up_to(3), rep.dim)
     instr = couplings(h, y, irreps_up_to(3, odd), odd_products=odd)
     out_layout = output_layout(h, y, instr, rep.dim)
-    tp = EdgeTensorProduct(h, y, instr, out_layout, rep, F64)
+    tp = EdgeTensorProduct(h, y, instr, out_layout, rep)
     hx, yx = random_features(h, rep, (7, 4)), random_features(y, rep, (7,), seed=3)
     w = torch.randn(7, 4, tp.num_paths, dtype=F64)
     out = tp(hx, yx, w)
@@ -67,7 +67,7 @@ def test_linear_layers_are_equivariant(rep_name, odd, improper):
     rep, rotation = get_representation(rep_name), random_orthogonal(3, improper)
     irreps = irreps_up_to(2, odd)
     layout = Layout([(ir, k + 1) for k, ir in enumerate(irreps)], rep.dim)
-    linear = IrrepLinear(layout, irreps_up_to(3, odd), 3, 5, rep.dim, F64)
+    linear = IrrepLinear(layout, irreps_up_to(3, odd), 3, 5, rep.dim)
     out_layout = plain_layout(irreps_up_to(3, odd), rep.dim)
     x = random_features(layout, rep, (6, 3))
     out = linear(x)
@@ -75,7 +75,7 @@ def test_linear_layers_are_equivariant(rep_name, odd, improper):
     torch.testing.assert_close(linear(rotate(x, layout, rep, rotation)), rotate(out, out_layout, rep, rotation), atol=1e-12, rtol=0)
     plain = plain_layout(irreps, rep.dim)
     species = torch.tensor([0, 1, 2, 1, 0, 2])
-    skip = SpeciesIrrepLinear(plain, irreps, 3, 4, 3, rep.dim, F64)
+    skip = SpeciesIrrepLinear(plain, irreps, 3, 4, 3, rep.dim)
     xs = random_features(plain, rep, (6, 3))
     torch.testing.assert_close(skip(rotate(xs, plain, rep, rotation), species), rotate(skip(xs, species), plain, rep, rotation), atol=1e-12, rtol=0)
 
@@ -83,7 +83,7 @@ def test_linear_layers_are_equivariant(rep_name, odd, improper):
 def test_species_linear_uses_each_atoms_own_weights():
     rep = get_representation("compressed")
     plain = plain_layout(irreps_up_to(1), rep.dim)
-    skip = SpeciesIrrepLinear(plain, irreps_up_to(1), 2, 2, 3, rep.dim, F64)
+    skip = SpeciesIrrepLinear(plain, irreps_up_to(1), 2, 2, 3, rep.dim)
     x = torch.randn(2, 2, plain.dim, dtype=F64)
     both = skip(x, torch.tensor([0, 2]))
     torch.testing.assert_close(both[1:], skip(x[1:], torch.tensor([2])))
@@ -95,7 +95,7 @@ def test_species_linear_uses_each_atoms_own_weights():
 def test_product_basis_block_is_equivariant(rep_name, odd, improper, basis):
     rep, rotation = get_representation(rep_name), random_orthogonal(4, improper)
     irreps_a, irreps_out = irreps_up_to(2, odd), irreps_up_to(1, odd)
-    block = ProductBasisBlock(irreps_a, irreps_out, 3, 4, 5, 2, odd_products=odd, rep=rep, dtype=F64, **basis)
+    block = ProductBasisBlock(irreps_a, irreps_out, 3, 4, 5, 2, odd_products=odd, rep=rep, **basis)
     la, lo = plain_layout(irreps_a, rep.dim), plain_layout(irreps_out, rep.dim)
     a, sc = random_features(la, rep, (6, 4)), random_features(lo, rep, (6, 5), seed=2)
     species = torch.tensor([0, 1, 1, 0, 1, 0])
@@ -108,7 +108,7 @@ def test_product_basis_block_is_equivariant(rep_name, odd, improper, basis):
 def test_interaction_block_is_equivariant(rep_name, odd, improper):
     rep, rotation = get_representation(rep_name), random_orthogonal(5, improper)
     irreps_h, irreps_a, irreps_y = irreps_up_to(2, odd), irreps_up_to(3, odd), irreps_up_to(3)
-    block = InteractionBlock(irreps_h, irreps_y, irreps_a, irreps_h, 4, 3, 2, [8, 16], odd, rep, F64)
+    block = InteractionBlock(irreps_h, irreps_y, irreps_a, irreps_h, 4, 3, 2, [8, 16], odd, rep)
     lh, la, ly = (plain_layout(ir, rep.dim) for ir in (irreps_h, irreps_a, irreps_y))
     n, e = 5, 12
     g = torch.Generator().manual_seed(0)

@@ -144,10 +144,10 @@ class ICTP(nn.Module):
 
         # Statistics of the training data; buffers so they are saved and exported with the weights.
         self.register_buffer("atomic_numbers", torch.tensor(numbers, dtype=torch.long))
-        self.register_buffer("atomic_energies", per_species(atomic_energies, "atomic_energies").to(dtype))
-        self.register_buffer("shift", per_species(shift, "shift").to(dtype))
-        self.register_buffer("scale", torch.tensor(float(scale), dtype=dtype))
-        self.register_buffer("avg_num_neighbors", torch.tensor(float(avg_num_neighbors), dtype=dtype))
+        self.register_buffer("atomic_energies", per_species(atomic_energies, "atomic_energies"))
+        self.register_buffer("shift", per_species(shift, "shift"))
+        self.register_buffer("scale", torch.tensor(float(scale), dtype=torch.float64))
+        self.register_buffer("avg_num_neighbors", torch.tensor(float(avg_num_neighbors), dtype=torch.float64))
 
         both = odd_products
         irreps_edge = irreps_up_to(l_max_edge)
@@ -157,14 +157,14 @@ class ICTP(nn.Module):
         self.l_max_edge = l_max_edge
         # Block-diagonal: row block l reads vec(n̂^{⊗l}), column block l gives the rank-l coordinates.
         self.register_buffer(
-            "harmonic_matrix", torch.block_diag(*[rep.harmonic_matrix(l) for l in range(l_max_edge + 1)]).to(dtype)
+            "harmonic_matrix", torch.block_diag(*[rep.harmonic_matrix(l) for l in range(l_max_edge + 1)])
         )
 
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
         try:
-            self.embedding = SpeciesEmbedding(s, num_channels, dtype)
-            self.radial_embedding = RadialEmbedding(r_max, num_bessel, polynomial_p, dtype)
+            self.embedding = SpeciesEmbedding(s, num_channels)
+            self.radial_embedding = RadialEmbedding(r_max, num_bessel, polynomial_p)
             interactions, products, readouts = [], [], []
             for t in range(num_layers):
                 irreps_in = scalar if t == 0 else irreps_hidden
@@ -172,22 +172,24 @@ class ICTP(nn.Module):
                 interactions.append(
                     InteractionBlock(
                         irreps_in, irreps_edge, irreps_a, irreps_out, num_channels, num_product_channels, s,
-                        [num_bessel, *radial_mlp], odd_products, rep, dtype,
+                        [num_bessel, *radial_mlp], odd_products, rep, skip=t > 0,
                     )
                 )  # fmt: skip
                 products.append(
                     ProductBasisBlock(
                         irreps_a, irreps_out, correlation, num_product_channels, num_channels, s,
-                        odd_products=odd_products, rep=rep, dtype=dtype, **PRODUCT_BASES[product_basis],
+                        odd_products=odd_products, rep=rep, **PRODUCT_BASES[product_basis],
                     )
                 )  # fmt: skip
                 last = t == num_layers - 1
-                readouts.append(MLPReadout(num_channels, readout_mlp, dtype) if last else LinearReadout(num_channels, dtype))
+                readouts.append(MLPReadout(num_channels, readout_mlp) if last else LinearReadout(num_channels))
         finally:
             torch.random.set_rng_state(generator_state)
         self.interactions = nn.ModuleList(interactions)
         self.products = nn.ModuleList(products)
         self.readouts = nn.ModuleList(readouts)
+        # Everything is initialised in float64, so one seed gives the same model in either precision.
+        self.to(dtype)
 
     def predict(self, atoms, stress: bool = False):
         """Energy, per-atom energies, forces and optionally stress for ASE ``Atoms`` (one or a list).
@@ -212,8 +214,8 @@ class ICTP(nn.Module):
         num_edges = unit_vectors.shape[0]
         power = torch.ones_like(unit_vectors[:, :1])
         powers = [power]
-        for l in range(1, self.l_max_edge + 1):
-            power = (power.unsqueeze(-1) * unit_vectors.unsqueeze(1)).reshape(num_edges, 3**l)
+        for _ in range(self.l_max_edge):
+            power = (power.unsqueeze(-1) * unit_vectors.unsqueeze(1)).reshape(num_edges, 3 * power.shape[1])
             powers.append(power)
         return torch.cat(powers, dim=1) @ self.harmonic_matrix
 

@@ -36,6 +36,7 @@ class InteractionBlock(nn.Module):
     irreps_a : irreps of the atomic basis A (targets of the messages).
     irreps_out : irreps of the node features this layer produces (for the skip connection).
     radial_sizes : ``[num_bessel, *radial_mlp]``; the last layer (paths × channels) is appended.
+    skip : with a species-dependent skip connection (all layers but the first).
     """
 
     def __init__(
@@ -50,20 +51,22 @@ class InteractionBlock(nn.Module):
         radial_sizes: Sequence[int],
         odd_products: bool,
         rep: Representation,
-        dtype: torch.dtype,
+        skip: bool = True,
     ):
         super().__init__()
         c = num_channels
         layout_h = plain_layout(irreps_in, rep.dim)
         layout_y = plain_layout(irreps_edge, rep.dim)
-        self.skip = SpeciesIrrepLinear(layout_h, irreps_out, c, c, num_species, rep.dim, dtype)
-        self.linear_up = IrrepLinear(layout_h, irreps_in, c, c, rep.dim, dtype)
+        # Without a skip in the first layer, an atom without neighbours has zero learned energy.
+        self.skip = SpeciesIrrepLinear(layout_h, irreps_out, c, c, num_species, rep.dim) if skip else None
+        self.out_dim = sum(rep.dim(ir.l) for ir in irreps_out)
+        self.linear_up = IrrepLinear(layout_h, irreps_in, c, c, rep.dim)
         instructions = couplings(layout_h, layout_y, irreps_a, odd_products=odd_products)
         layout_msg = output_layout(layout_h, layout_y, instructions, rep.dim)
-        self.conv = EdgeTensorProduct(layout_h, layout_y, instructions, layout_msg, rep, dtype)
+        self.conv = EdgeTensorProduct(layout_h, layout_y, instructions, layout_msg, rep)
         self.num_channels = c
-        self.radial = MLP([*radial_sizes, self.conv.num_paths * c], dtype)
-        self.linear_down = IrrepLinear(layout_msg, irreps_a, c, num_product_channels, rep.dim, dtype)
+        self.radial = MLP([*radial_sizes, self.conv.num_paths * c])
+        self.linear_down = IrrepLinear(layout_msg, irreps_a, c, num_product_channels, rep.dim)
         self.layout_msg = layout_msg
 
     def forward(
@@ -78,11 +81,14 @@ class InteractionBlock(nn.Module):
         """``h [N, C, dim_in]``, ``edge_harmonics [E, dim_Y]``, ``edge_radial [E, num_bessel]``,
         ``edge_index [2, E]`` (receiver, sender) → ``A [N, C_p, dim_A]``, ``sc [N, C, dim_out]``."""
         receiver, sender = edge_index[0], edge_index[1]
-        sc = self.skip(h, species)
+        if self.skip is not None:
+            sc = self.skip(h, species)
+        else:
+            sc = h.new_zeros(h.shape[0], self.num_channels, self.out_dim)
         h = self.linear_up(h)
         weights = self.radial(edge_radial).reshape(-1, self.num_channels, self.conv.num_paths)  # [E, C, P]
         messages = self.conv(h.index_select(0, sender), edge_harmonics, weights)  # [E, C, dim_msg]
         aggregated = torch.zeros(
             h.shape[0], messages.shape[1], messages.shape[2], dtype=messages.dtype, device=messages.device
-        ).index_add_(0, receiver, messages)  # [N, C, dim_msg]
+        ).index_add(0, receiver, messages)  # [N, C, dim_msg]
         return self.linear_down(aggregated) / avg_num_neighbors, sc

@@ -46,13 +46,13 @@ class IrrepLinear(nn.Module):
     Output irreps missing from the input are zero.
     """
 
-    def __init__(self, layout_in: Layout, irreps_out: Sequence[Irrep], c_in: int, c_out: int, dim_of_rank, dtype):
+    def __init__(self, layout_in: Layout, irreps_out: Sequence[Irrep], c_in: int, c_out: int, dim_of_rank):
         super().__init__()
         self.c_in, self.c_out = c_in, c_out
         self.blocks: List[List[int]] = _blocks(layout_in, irreps_out)
         self.out_dims: List[int] = [dim_of_rank(ir.l) for ir in irreps_out]
         self.weights = nn.ParameterList(
-            [nn.Parameter(torch.randn(c_in * max(mult, 1), c_out, dtype=dtype)) for _, mult, _ in self.blocks]
+            [nn.Parameter(torch.randn(c_in * max(mult, 1), c_out, dtype=torch.float64)) for _, mult, _ in self.blocks]
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,7 +76,7 @@ class SpeciesIrrepLinear(nn.Module):
     ``species [N]`` → ``[N, C_out, Σ dim(irreps_out)]``.
     """
 
-    def __init__(self, layout_in: Layout, irreps_out: Sequence[Irrep], c_in: int, c_out: int, num_species: int, dim_of_rank, dtype):
+    def __init__(self, layout_in: Layout, irreps_out: Sequence[Irrep], c_in: int, c_out: int, num_species: int, dim_of_rank):
         super().__init__()
         if set(layout_in.mults) - {1}:
             raise ValueError(f"expected plain features, got layout {layout_in}")
@@ -84,7 +84,7 @@ class SpeciesIrrepLinear(nn.Module):
         self.blocks: List[List[int]] = _blocks(layout_in, irreps_out)
         self.out_dims: List[int] = [dim_of_rank(ir.l) for ir in irreps_out]
         self.weights = nn.ParameterList(
-            [nn.Parameter(torch.randn(num_species, c_in, c_out, dtype=dtype)) for _ in self.blocks]
+            [nn.Parameter(torch.randn(num_species, c_in, c_out, dtype=torch.float64)) for _ in self.blocks]
         )
 
     def forward(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:

@@ -31,14 +31,14 @@ from .tensor_product import ChannelwiseProduct
 __all__ = ["ProductBasisBlock"]
 
 
-def _path_sum_weight(num_species: int, channels: int, mults: List[int], coupled: bool, dtype) -> torch.Tensor:
+def _path_sum_weight(num_species: int, channels: int, mults: List[int], coupled: bool) -> torch.Tensor:
     """Initial path-sum weights, one segment per correlation order, scaled by that order's path count."""
     segments = []
     for mult in mults:
         if coupled:
-            segments.append(torch.randn(num_species, channels * mult, channels, dtype=dtype) / (mult * math.sqrt(channels)))
+            segments.append(torch.randn(num_species, channels * mult, channels, dtype=torch.float64) / (mult * math.sqrt(channels)))
         else:
-            segments.append(torch.randn(num_species, channels, mult, dtype=dtype) / mult)
+            segments.append(torch.randn(num_species, channels, mult, dtype=torch.float64) / mult)
     # Coupled weights are stored [S, paths, C_in, C_out] flattened as rows (path-major within an order).
     if coupled:
         segments = [s.reshape(num_species, -1, channels, channels) for s in segments]
@@ -61,7 +61,6 @@ class ProductBasisBlock(nn.Module):
         coupled: bool,
         odd_products: bool,
         rep: Representation,
-        dtype: torch.dtype,
     ):
         super().__init__()
         if correlation < 1:
@@ -77,7 +76,7 @@ class ProductBasisBlock(nn.Module):
                 layouts[-1], layout_a, targets, odd_products=odd_products, symmetric=symmetric and order == 2
             )
             layout = output_layout(layouts[-1], layout_a, instructions, rep.dim)
-            products.append(ChannelwiseProduct(layouts[-1], layout_a, instructions, layout, rep, dtype))
+            products.append(ChannelwiseProduct(layouts[-1], layout_a, instructions, layout, rep))
             layouts.append(layout)
         self.products = nn.ModuleList(products)
         self.layouts = layouts
@@ -96,9 +95,9 @@ class ProductBasisBlock(nn.Module):
                 raise ValueError(f"no product reaches output irrep {irrep}; lower the output rank or raise the correlation")
             self.sources.append(source)
             self.dims.append(rep.dim(irrep.l))
-            weights.append(nn.Parameter(_path_sum_weight(num_species, num_product_channels, mults, coupled, dtype)))
+            weights.append(nn.Parameter(_path_sum_weight(num_species, num_product_channels, mults, coupled)))
         self.weights = nn.ParameterList(weights)
-        self.linear = IrrepLinear(plain_layout(irreps_out, rep.dim), irreps_out, num_product_channels, num_channels, rep.dim, dtype)
+        self.linear = IrrepLinear(plain_layout(irreps_out, rep.dim), irreps_out, num_product_channels, num_channels, rep.dim)
 
     def forward(self, a: torch.Tensor, species: torch.Tensor, sc: torch.Tensor) -> torch.Tensor:
         n, c = a.shape[0], a.shape[1]

@@ -15,10 +15,10 @@ SILU_SCALE = 1.6765324703310907
 class BesselBasis(nn.Module):
     """``b_n(r) = sqrt(2/r_max) · sin(nπ r / r_max) / r``, n = 1..num_basis. ``[E] → [E, num_basis]`` (r in Å)."""
 
-    def __init__(self, r_max: float, num_basis: int, dtype: torch.dtype):
+    def __init__(self, r_max: float, num_basis: int):
         super().__init__()
         self.r_max, self.num_basis = r_max, num_basis
-        self.register_buffer("frequencies", math.pi / r_max * torch.arange(1, num_basis + 1, dtype=dtype))
+        self.register_buffer("frequencies", math.pi / r_max * torch.arange(1, num_basis + 1, dtype=torch.float64))
         self.prefactor = math.sqrt(2.0 / r_max)
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
@@ -58,9 +58,9 @@ class PolynomialEnvelope(nn.Module):
 class RadialEmbedding(nn.Module):
     """Edge lengths ``[E]`` (Å) → enveloped Bessel features ``[E, num_basis]``."""
 
-    def __init__(self, r_max: float, num_basis: int, p: int, dtype: torch.dtype):
+    def __init__(self, r_max: float, num_basis: int, p: int):
         super().__init__()
-        self.basis = BesselBasis(r_max, num_basis, dtype)
+        self.basis = BesselBasis(r_max, num_basis)
         self.envelope = PolynomialEnvelope(r_max, p)
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
@@ -85,11 +85,11 @@ class MLP(nn.Module):
     at the cutoff (zero radial features) contributes nothing. ``[..., sizes[0]] → [..., sizes[-1]]``.
     """
 
-    def __init__(self, sizes: Sequence[int], dtype: torch.dtype):
+    def __init__(self, sizes: Sequence[int]):
         super().__init__()
         self.sizes: List[int] = list(sizes)
         self.weights = nn.ParameterList(
-            [nn.Parameter(torch.randn(a, b, dtype=dtype)) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
+            [nn.Parameter(torch.randn(a, b, dtype=torch.float64)) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
         )
         self.activation = ScaledSiLU()
 

@@ -62,7 +62,6 @@ class ChannelwiseProduct(nn.Module):
         instructions: Sequence[Coupling],
         layout_out: Layout,
         rep: Representation,
-        dtype: torch.dtype,
     ):
         super().__init__()
         if set(layout2.mults) - {1}:
@@ -85,7 +84,7 @@ class ChannelwiseProduct(nn.Module):
                 block = torch.zeros(d1, layout2.dim, coupling.shape[2], dtype=torch.float64)
                 block[:, layout2.offsets[c.i2] : layout2.offsets[c.i2] + layout2.dims[c.i2]] = coupling
                 table_cols.append(block.reshape(d1 * layout2.dim, -1))
-            blocks.append(_BlockProduct(layout1.offsets[i1], layout1.mults[i1], d1, torch.cat(table_cols, 1).to(dtype)))
+            blocks.append(_BlockProduct(layout1.offsets[i1], layout1.mults[i1], d1, torch.cat(table_cols, 1)))
         self.blocks = nn.ModuleList(blocks)
         col = {i1: 0 for i1 in used}
         for c in instructions:  # already sorted by output irrep: pieces come in output order
@@ -126,7 +125,6 @@ class EdgeTensorProduct(nn.Module):
         instructions: Sequence[Coupling],
         layout_out: Layout,
         rep: Representation,
-        dtype: torch.dtype,
     ):
         super().__init__()
         if set(layout_h.mults) - {1} or set(layout_y.mults) - {1}:
@@ -144,7 +142,7 @@ class EdgeTensorProduct(nn.Module):
             table[y0 : y0 + coupling.shape[1], h0 : h0 + coupling.shape[0], col : col + d3] = coupling.transpose(0, 1)
             path_of_column += [p] * d3
             col += d3
-        self.register_buffer("table", table.reshape(layout_y.dim, -1).to(dtype))  # [y_dim, h_dim * out_dim]
+        self.register_buffer("table", table.reshape(layout_y.dim, -1))  # [y_dim, h_dim * out_dim]
         self.register_buffer("path_of_column", torch.tensor(path_of_column, dtype=torch.long))
 
     def forward(self, h: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
