@@ -6,10 +6,10 @@ from typing import List, Sequence
 import torch
 from torch import nn
 
-__all__ = ["BesselBasis", "PolynomialEnvelope", "RadialEmbedding", "ScaledSiLU", "MLP"]
+__all__ = ["BesselBasis", "PolynomialEnvelope", "RadialEmbedding", "MLP"]
 
 SILU_SCALE = 1.6765324703310907
-"""1 / sqrt(E[silu(x)^2]) for x ~ N(0, 1): keeps unit second moment through the activation."""
+"""1 / sqrt(E[silu(x)^2]) for x ~ N(0, 1): the activation is ``SILU_SCALE · silu(x)``, unit second moment."""
 
 
 class BesselBasis(nn.Module):
@@ -67,22 +67,13 @@ class RadialEmbedding(nn.Module):
         return self.basis(r) * self.envelope(r).unsqueeze(-1)
 
 
-class ScaledSiLU(nn.Module):
-    """``1.6765 · silu(x)``: SiLU rescaled to unit second moment for standard-normal input."""
-
-    def __init__(self):
-        super().__init__()
-        self.scale = SILU_SCALE
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale * torch.nn.functional.silu(x)
-
-
 class MLP(nn.Module):
     """Bias-free MLP with scaled SiLU between layers; weights ``N(0,1)/sqrt(fan_in)``.
 
     No biases and ``silu(0) = 0`` mean a zero input gives a zero output: an edge
     at the cutoff (zero radial features) contributes nothing. ``[..., sizes[0]] → [..., sizes[-1]]``.
+    The ``1/sqrt(fan_in)`` and the SiLU scale are applied to the (small) weight
+    matrices rather than to the (large, per-edge) activations.
     """
 
     def __init__(self, sizes: Sequence[int]):
@@ -91,14 +82,15 @@ class MLP(nn.Module):
         self.weights = nn.ParameterList(
             [nn.Parameter(torch.randn(a, b, dtype=torch.float64)) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
         )
-        self.activation = ScaledSiLU()
+        self.factors: List[float] = [
+            (1.0 if k == 0 else SILU_SCALE) / math.sqrt(fan_in) for k, fan_in in enumerate(self.sizes[:-1])
+        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        num_layers = len(self.sizes) - 1
         for k, weight in enumerate(self.weights):
-            x = x @ weight / math.sqrt(self.sizes[k])
-            if k < num_layers - 1:
-                x = self.activation(x)
+            if k > 0:
+                x = torch.nn.functional.silu(x)
+            x = x @ (weight * self.factors[k])
         return x
 
     def extra_repr(self) -> str:

@@ -143,9 +143,14 @@ class EdgeTensorProduct(nn.Module):
             path_of_column += [p] * d3
             col += d3
         self.register_buffer("table", table.reshape(layout_y.dim, -1))  # [y_dim, h_dim * out_dim]
-        self.register_buffer("path_of_column", torch.tensor(path_of_column, dtype=torch.long))
+        # 0/1 matrix that copies each path's weight onto its components (a matmul is far
+        # faster than indexing along the last axis, forward and backward).
+        expand = torch.zeros(self.num_paths, layout_out.dim, dtype=torch.float64)
+        expand[path_of_column, torch.arange(layout_out.dim)] = 1.0
+        self.register_buffer("expand", expand)
 
     def forward(self, h: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         coupling = (y @ self.table).reshape(-1, self.h_dim, self.out_dim)  # [E, h_dim, out_dim]
-        messages = torch.bmm(h, coupling)  # [E, C, out_dim]
-        return messages * weights.index_select(2, self.path_of_column)
+        if self.h_dim == 1:  # scalar input (first layer): weight the scalars first, then one outer product
+            return ((h * weights) @ self.expand) * coupling
+        return torch.bmm(h, coupling) * (weights @ self.expand)  # [E, C, out_dim]
