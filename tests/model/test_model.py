@@ -31,6 +31,8 @@ VARIANTS = [
     dict(representation="dense"),
     dict(num_layers=3, l_max_node=1, correlation=4),
     dict(num_layers=1, correlation=1),
+    dict(correlation=5, l_max_node=1, l_max_edge=2),
+    dict(l_max_node=3, l_max_edge=5, correlation=2),
 ]
 
 

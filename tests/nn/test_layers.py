@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ictp.nn.interaction import InteractionBlock
-from ictp.nn.linear import IrrepLinear, SpeciesIrrepLinear
+from ictp.nn.linear import IrrepLinear
 from ictp.nn.product_basis import ProductBasisBlock
 from ictp.nn.tensor_product import ChannelwiseProduct, EdgeTensorProduct
 from ictp.tensors.irreps import Layout, irreps_up_to, plain_layout
@@ -75,7 +75,7 @@ def test_linear_layers_are_equivariant(rep_name, odd, improper):
     torch.testing.assert_close(linear(rotate(x, layout, rep, rotation)), rotate(out, out_layout, rep, rotation), atol=1e-12, rtol=0)
     plain = plain_layout(irreps, rep.dim)
     species = torch.tensor([0, 1, 2, 1, 0, 2])
-    skip = SpeciesIrrepLinear(plain, irreps, 3, 4, 3, rep.dim)
+    skip = IrrepLinear(plain, irreps, 3, 4, rep.dim, num_species=3)
     xs = random_features(plain, rep, (6, 3))
     torch.testing.assert_close(skip(rotate(xs, plain, rep, rotation), species), rotate(skip(xs, species), plain, rep, rotation), atol=1e-12, rtol=0)
 
@@ -83,7 +83,7 @@ def test_linear_layers_are_equivariant(rep_name, odd, improper):
 def test_species_linear_uses_each_atoms_own_weights():
     rep = get_representation("compressed")
     plain = plain_layout(irreps_up_to(1), rep.dim)
-    skip = SpeciesIrrepLinear(plain, irreps_up_to(1), 2, 2, 3, rep.dim)
+    skip = IrrepLinear(plain, irreps_up_to(1), 2, 2, rep.dim, num_species=3)
     x = torch.randn(2, 2, plain.dim, dtype=F64)
     both = skip(x, torch.tensor([0, 2]))
     torch.testing.assert_close(both[1:], skip(x[1:], torch.tensor([2])))

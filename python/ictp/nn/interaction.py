@@ -19,7 +19,7 @@ from torch import nn
 from ..tensors.irreps import Irrep, plain_layout
 from ..tensors.products import couplings, output_layout
 from ..tensors.representation import Representation
-from .linear import IrrepLinear, SpeciesIrrepLinear
+from .linear import IrrepLinear
 from .radial import MLP
 from .tensor_product import EdgeTensorProduct
 
@@ -58,7 +58,7 @@ class InteractionBlock(nn.Module):
         layout_h = plain_layout(irreps_in, rep.dim)
         layout_y = plain_layout(irreps_edge, rep.dim)
         # Without a skip in the first layer, an atom without neighbours has zero learned energy.
-        self.skip = SpeciesIrrepLinear(layout_h, irreps_out, c, c, num_species, rep.dim) if skip else None
+        self.skip = IrrepLinear(layout_h, irreps_out, c, c, rep.dim, num_species) if skip else None
         self.out_dim = sum(rep.dim(ir.l) for ir in irreps_out)
         self.linear_up = IrrepLinear(layout_h, irreps_in, c, c, rep.dim)
         instructions = couplings(layout_h, layout_y, irreps_a, odd_products=odd_products)

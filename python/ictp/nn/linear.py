@@ -6,14 +6,14 @@ initialisation whatever the width.
 """
 
 import math
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ..tensors.irreps import Irrep, Layout
 
-__all__ = ["IrrepLinear", "SpeciesIrrepLinear", "species_matmul"]
+__all__ = ["IrrepLinear", "species_matmul"]
 
 
 def species_matmul(x: torch.Tensor, weight: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
@@ -42,20 +42,24 @@ def _blocks(layout_in: Layout, irreps_out: Sequence[Irrep]) -> List[List[int]]:
 class IrrepLinear(nn.Module):
     """Per irrep, a linear map from ``C_in × paths`` to ``C_out`` channels, no bias.
 
-    Shapes: ``[N, C_in, layout_in.dim]`` → ``[N, C_out, Σ dim(irreps_out)]``.
+    With ``num_species > 0`` the weights also depend on the atom's species (the
+    skip connection: the tensor product of the features with the species
+    one-hot, ``uvw`` normalised by ``1/sqrt(C_in · paths · S)``).
+    Shapes: ``[N, C_in, layout_in.dim]`` (and ``species [N]``) → ``[N, C_out, Σ dim(irreps_out)]``.
     Output irreps missing from the input are zero.
     """
 
-    def __init__(self, layout_in: Layout, irreps_out: Sequence[Irrep], c_in: int, c_out: int, dim_of_rank):
+    def __init__(self, layout_in: Layout, irreps_out: Sequence[Irrep], c_in: int, c_out: int, dim_of_rank, num_species: int = 0):
         super().__init__()
-        self.c_in, self.c_out = c_in, c_out
+        self.c_in, self.c_out, self.num_species = c_in, c_out, num_species
         self.blocks: List[List[int]] = _blocks(layout_in, irreps_out)
         self.out_dims: List[int] = [dim_of_rank(ir.l) for ir in irreps_out]
+        shape = (num_species,) if num_species else ()
         self.weights = nn.ParameterList(
-            [nn.Parameter(torch.randn(c_in * max(mult, 1), c_out, dtype=torch.float64)) for _, mult, _ in self.blocks]
+            [nn.Parameter(torch.randn(*shape, c_in * max(mult, 1), c_out, dtype=torch.float64)) for _, mult, _ in self.blocks]
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, species: Optional[torch.Tensor] = None) -> torch.Tensor:
         n = x.shape[0]
         outs: List[torch.Tensor] = []
         for k, weight in enumerate(self.weights):
@@ -64,38 +68,9 @@ class IrrepLinear(nn.Module):
                 outs.append(x.new_zeros(n, self.c_out, self.out_dims[k]))
             else:
                 block = x.narrow(2, offset, mult * dim).reshape(n, self.c_in * mult, dim).transpose(1, 2)
-                outs.append((block @ weight).transpose(1, 2) / math.sqrt(self.c_in * mult))
-        return torch.cat(outs, dim=2)
-
-
-class SpeciesIrrepLinear(nn.Module):
-    """Per irrep and per species of the atom, a linear map ``C_in → C_out`` (the skip connection).
-
-    The tensor product of the features with the species one-hot, ``uvw``
-    normalised by ``1/sqrt(C_in · S)``. Shapes: ``[N, C_in, layout_in.dim]``,
-    ``species [N]`` → ``[N, C_out, Σ dim(irreps_out)]``.
-    """
-
-    def __init__(self, layout_in: Layout, irreps_out: Sequence[Irrep], c_in: int, c_out: int, num_species: int, dim_of_rank):
-        super().__init__()
-        if set(layout_in.mults) - {1}:
-            raise ValueError(f"expected plain features, got layout {layout_in}")
-        self.c_in, self.c_out, self.num_species = c_in, c_out, num_species
-        self.blocks: List[List[int]] = _blocks(layout_in, irreps_out)
-        self.out_dims: List[int] = [dim_of_rank(ir.l) for ir in irreps_out]
-        self.weights = nn.ParameterList(
-            [nn.Parameter(torch.randn(num_species, c_in, c_out, dtype=torch.float64)) for _ in self.blocks]
-        )
-
-    def forward(self, x: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        outs: List[torch.Tensor] = []
-        for k, weight in enumerate(self.weights):
-            offset, mult, dim = self.blocks[k][0], self.blocks[k][1], self.blocks[k][2]
-            if mult == 0:
-                outs.append(x.new_zeros(n, self.c_out, self.out_dims[k]))
-            else:
-                block = x.narrow(2, offset, dim).transpose(1, 2)  # [N, dim, C_in]
-                out = species_matmul(block, weight, species) / math.sqrt(self.c_in * self.num_species)
+                if species is None:
+                    out = block @ (weight / math.sqrt(self.c_in * mult))
+                else:
+                    out = species_matmul(block, weight / math.sqrt(self.c_in * mult * self.num_species), species)
                 outs.append(out.transpose(1, 2))
         return torch.cat(outs, dim=2)
