@@ -29,3 +29,11 @@ def triclinic_cell():
     atoms.set_cell(atoms.cell.array @ np.array([[1.0, 0.1, 0.0], [0.05, 1.0, 0.1], [0.0, 0.12, 1.0]]), scale_atoms=True)
     atoms.rattle(0.05, seed=3)
     return atoms
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """``../shared/data`` beside the checkout (CI has it); see its README."""
+    if not SHARED.is_dir():
+        pytest.fail(f"test data folder {SHARED} is missing: check out the project with ../shared beside it")
+    return SHARED
