@@ -1,0 +1,1 @@
+"""Training ICTP models (in progress: configuration)."""

@@ -1,0 +1,137 @@
+"""The training configuration: one schema, loaded from YAML plus ``key=value`` overrides, then validated.
+
+Keys that mean the same as in MACE keep MACE's names (``train_file``,
+``valid_fraction``, ``E0s``, ``energy_key``, ``r_max``, ``batch_size``,
+``max_num_epochs``, ``lr``, ``seed``, ``device``, ``default_dtype``, ``name``, …);
+the model's hyperparameters keep the names of :class:`ictp.ICTP`'s
+constructor. An unknown key is an error that suggests the closest valid one.
+"""
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import yaml
+
+__all__ = ["TrainingConfig", "load_config", "parse_overrides"]
+
+
+@dataclass
+class TrainingConfig:
+    """Every setting of a training run, with the paper's recipe as defaults (arXiv:2405.14253, Sec. 5)."""
+
+    # Run
+    name: str = "ictp"
+    run_dir: Optional[str] = None  # default: runs/<name>
+    seed: int = 0
+    device: str = "cpu"
+    default_dtype: str = "float64"
+    # Data
+    train_file: Optional[str] = None
+    valid_file: Optional[str] = None
+    valid_fraction: float = 0.1
+    valid_count: Optional[int] = None
+    test_file: List[str] = field(default_factory=list)
+    energy_key: str = "energy"
+    forces_key: str = "forces"
+    stress_key: str = "stress"
+    virial_key: str = "virial"
+    config_type_key: str = "config_type"
+    E0s: Union[str, Dict[str, float]] = "isolated"  # "isolated", "average" (least squares) or {element: eV}
+    # Model (names of ictp.ICTP)
+    species: Optional[List[str]] = None  # default: the elements of the training data
+    r_max: float = 5.0
+    num_channels: int = 32
+    num_product_channels: Optional[int] = None
+    l_max_node: int = 1
+    l_max_edge: int = 3
+    correlation: int = 3
+    num_layers: int = 2
+    num_bessel: int = 8
+    polynomial_p: int = 5
+    radial_mlp: List[int] = field(default_factory=lambda: [64, 64, 64])
+    readout_mlp: List[int] = field(default_factory=lambda: [16])
+    product_basis: str = "sym"
+    odd_products: bool = False
+    representation: str = "compressed"
+    # Optimisation
+    batch_size: int = 5
+    valid_batch_size: int = 10
+    max_num_epochs: int = 2000
+    lr: float = 0.01
+    amsgrad: bool = True
+    weight_decay: float = 5e-7
+    scheduler_patience: int = 50
+    lr_factor: float = 0.8
+    ema_decay: Optional[float] = 0.99
+    patience: Optional[int] = None  # early stop after this many epochs without improvement
+    clip_grad: Optional[float] = None
+    energy_weight: float = 1.0
+    forces_weight: float = 10.0
+    virials_weight: float = 0.0
+
+    def validate(self) -> "TrainingConfig":
+        """Check values that no type annotation can; returns self."""
+        if not self.train_file:
+            raise ValueError("train_file is required: the extended XYZ file with the training structures")
+        if self.default_dtype not in ("float32", "float64"):
+            raise ValueError(f"default_dtype must be 'float32' or 'float64', got {self.default_dtype!r}")
+        if isinstance(self.E0s, str) and self.E0s not in ("isolated", "average"):
+            raise ValueError(f"E0s must be 'isolated', 'average' or a mapping {{element: eV}}, got {self.E0s!r}")
+        if not 0.0 < self.valid_fraction < 1.0 and self.valid_file is None and self.valid_count is None:
+            raise ValueError(f"valid_fraction must be between 0 and 1, got {self.valid_fraction}")
+        for name in ("batch_size", "valid_batch_size", "max_num_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        return self
+
+    @property
+    def directory(self) -> Path:
+        """Where everything of this run is written."""
+        return Path(self.run_dir) if self.run_dir else Path("runs") / self.name
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _known_keys() -> List[str]:
+    return [f.name for f in fields(TrainingConfig)]
+
+
+def _check_keys(keys: Sequence[str], source: str):
+    known = _known_keys()
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(known)}"
+            raise ValueError(f"unknown key {key!r} in {source}{hint}")
+
+
+def parse_overrides(overrides: Sequence[str]) -> Dict[str, Any]:
+    """``["lr=0.005", "radial_mlp=[32,32]"]`` → ``{"lr": 0.005, "radial_mlp": [32, 32]}`` (values parsed as YAML)."""
+    out = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    _check_keys(list(out), "the command-line overrides")
+    return out
+
+
+def load_config(path: Optional[Union[str, Path]] = None, overrides: Sequence[str] = ()) -> TrainingConfig:
+    """Load a YAML config, apply ``key=value`` overrides, validate."""
+    values: Dict[str, Any] = {}
+    if path is not None:
+        with open(path) as handle:
+            loaded = yaml.safe_load(handle) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping of keys to values at the top level")
+        _check_keys(list(loaded), str(path))
+        values.update(loaded)
+    values.update(parse_overrides(overrides))
+    return TrainingConfig(**values).validate()

@@ -1,0 +1,47 @@
+"""The training configuration: YAML, overrides, validation and helpful errors."""
+
+import pytest
+
+from ictp.training.config import TrainingConfig, load_config, parse_overrides
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train_file: data.xyz\nnum_channels: 16\nradial_mlp: [32, 32]\nE0s: {H: -13.6, O: -2042.0}\n")
+    config = load_config(path, ["lr=0.005", "num_channels=8", "test_file=[a.xyz, b.xyz]"])
+    assert config.num_channels == 8 and config.lr == 0.005 and config.radial_mlp == [32, 32]
+    assert config.E0s == {"H": -13.6, "O": -2042.0} and config.test_file == ["a.xyz", "b.xyz"]
+    assert config.to_dict()["forces_weight"] == 10.0
+
+
+def test_model_keys_match_the_model_constructor():
+    import inspect
+
+    import ictp
+
+    model_keys = set(inspect.signature(ictp.ICTP).parameters) - {"avg_num_neighbors", "atomic_energies", "scale", "shift", "dtype", "seed"}
+    assert model_keys <= set(TrainingConfig.__dataclass_fields__)
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [("train_file: a.xyz\nmax_num_epoch: 3\n", "did you mean 'max_num_epochs'"),
+     ("train_file: a.xyz\nenergy_keys: E\n", "did you mean 'energy_key'"),
+     ("train_file: a.xyz\nzzz: 1\n", "valid keys"),
+     ("num_channels: 8\n", "train_file is required"),
+     ("train_file: a.xyz\nE0s: guess\n", "E0s must be"),
+     ("train_file: a.xyz\ndefault_dtype: float16\n", "default_dtype"),
+     ("- a\n- b\n", "mapping")],
+)  # fmt: skip
+def test_config_errors_name_the_problem(tmp_path, text, match):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        load_config(path)
+
+
+def test_override_errors():
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["lr"])
+    with pytest.raises(ValueError, match="did you mean 'lr'"):
+        parse_overrides(["lrr=0.1"])
