@@ -9,7 +9,7 @@ derivatives of the energy with respect to the edge vectors
 (:mod:`ictp.model.outputs`).
 """
 
-from typing import Dict, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from ase.data import atomic_numbers as _ATOMIC_NUMBERS
@@ -23,6 +23,7 @@ from ..nn.radial import RadialEmbedding
 from ..nn.readout import LinearReadout, MLPReadout
 from ..tensors.irreps import irreps_up_to
 from ..tensors.representation import get_representation
+from .predict import predict
 
 __all__ = ["ICTP", "PRODUCT_BASES"]
 
@@ -72,7 +73,7 @@ class ICTP(nn.Module):
     shift : per-species shift μ (eV) added to E0, dict or sequence.
     representation : ``"compressed"`` (2l+1 coordinates, fast) or ``"dense"`` (3^l, reference).
     dtype : ``torch.float64`` or ``torch.float32``; never taken from the global default.
-    seed : seed of the parameter initialisation (a private generator; global RNG untouched).
+    seed : seed of the parameter initialisation; the global RNG state is restored afterwards.
     """
 
     __jit_unused_properties__ = ["dtype", "species"]
@@ -149,10 +150,9 @@ class ICTP(nn.Module):
         self.register_buffer("scale", torch.tensor(float(scale), dtype=torch.float64))
         self.register_buffer("avg_num_neighbors", torch.tensor(float(avg_num_neighbors), dtype=torch.float64))
 
-        both = odd_products
         irreps_edge = irreps_up_to(l_max_edge)
-        irreps_a = irreps_up_to(l_max_edge, both)
-        irreps_hidden = irreps_up_to(l_max_node, both)
+        irreps_a = irreps_up_to(l_max_edge, both_parities=odd_products)
+        irreps_hidden = irreps_up_to(l_max_node, both_parities=odd_products)
         scalar = irreps_up_to(0)
         self.l_max_edge = l_max_edge
         # Block-diagonal: row block l reads vec(n̂^{⊗l}), column block l gives the rank-l coordinates.
@@ -196,8 +196,6 @@ class ICTP(nn.Module):
 
         See :func:`ictp.model.predict.predict`.
         """
-        from .predict import predict
-
         return predict(self, atoms, stress=stress)
 
     @property

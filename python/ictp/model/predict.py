@@ -2,7 +2,6 @@
 
 from typing import Dict, List, Union
 
-import numpy as np
 import torch
 from ase import Atoms
 
