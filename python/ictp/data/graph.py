@@ -42,20 +42,18 @@ def atoms_to_graph(atoms: Atoms, model_numbers: Sequence[int], r_max: float) -> 
 
 
 def collate(graphs: List[Dict[str, np.ndarray]], device: torch.device = torch.device("cpu")) -> Dict[str, torch.Tensor]:
-    """Concatenate graphs into one batch; edge indices are offset by the atoms before them."""
+    """Concatenate graphs into one batch along their first axis; edge indices are offset by the atoms before them.
+
+    Per-structure fields (cell, pbc, labels) have a leading axis of length 1 in each graph.
+    """
     sizes = [len(g[keys.SPECIES]) for g in graphs]
     ptr = np.concatenate([[0], np.cumsum(sizes)])
-    edge_index = np.concatenate([g[keys.EDGE_INDEX] + ptr[b] for b, g in enumerate(graphs)], axis=1)
     batch = {
-        keys.SPECIES: np.concatenate([g[keys.SPECIES] for g in graphs]),
-        keys.POSITIONS: np.concatenate([g[keys.POSITIONS] for g in graphs]),
-        keys.EDGE_INDEX: edge_index,
-        keys.SHIFTS: np.concatenate([g[keys.SHIFTS] for g in graphs]),
-        keys.CELL: np.concatenate([g[keys.CELL] for g in graphs]),
-        keys.PBC: np.concatenate([g[keys.PBC] for g in graphs]),
-        keys.BATCH: np.repeat(np.arange(len(graphs)), sizes),
-        keys.PTR: ptr,
+        key: np.concatenate([g[key] for g in graphs], axis=0) for key in graphs[0] if key != keys.EDGE_INDEX
     }
+    batch[keys.EDGE_INDEX] = np.concatenate([g[keys.EDGE_INDEX] + ptr[b] for b, g in enumerate(graphs)], axis=1)
+    batch[keys.BATCH] = np.repeat(np.arange(len(graphs)), sizes)
+    batch[keys.PTR] = ptr
     return {k: torch.as_tensor(v, device=device) for k, v in batch.items()}
 
 

@@ -1,1 +1,1 @@
-"""Training ICTP models (in progress: configuration)."""
+"""Training ICTP models: configuration schema and loss (the training loop is in progress)."""
