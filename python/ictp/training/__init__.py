@@ -1,1 +1,7 @@
-"""Training ICTP models: configuration schema and loss (the training loop is in progress)."""
+"""Training ICTP models: configuration, loss, checkpoints and the resumable training loop."""
+
+from .checkpoint import load_model, save_model
+from .config import TrainingConfig, load_config
+from .loop import train
+
+__all__ = ["TrainingConfig", "load_config", "load_model", "save_model", "train"]

@@ -1,0 +1,59 @@
+"""Saving and loading: models as plain tensors and metadata (weights-only loadable), checkpoints written atomically."""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Union
+
+import torch
+
+from ..model import ICTP
+
+__all__ = ["atomic_save", "save_model", "load_model", "model_to_dict"]
+
+FORMAT_VERSION = 1
+
+
+def atomic_save(obj: Any, path: Union[str, Path]):
+    """``torch.save`` to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def model_to_dict(model: ICTP) -> Dict[str, Any]:
+    """Everything needed to rebuild ``model``: hyperparameters and tensors, no pickled classes."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "hyperparameters": dict(model.hyperparameters),
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+    }
+
+
+def save_model(model: ICTP, path: Union[str, Path], **extra):
+    """Write a model file (``model.pt``); ``extra`` (plain Python values) is stored beside it."""
+    atomic_save({**model_to_dict(model), **extra}, path)
+
+
+def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> ICTP:
+    """Rebuild a model from :func:`save_model`'s file, with weights-only unpickling."""
+    data = torch.load(path, map_location=device, weights_only=True)
+    if not isinstance(data, dict) or "hyperparameters" not in data:
+        raise ValueError(f"{path} is not an ictp model file (no hyperparameters found)")
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format version {data['format_version']}, newer than this ictp understands "
+            f"({FORMAT_VERSION}); upgrade ictp"
+        )
+    hyper = dict(data["hyperparameters"])
+    hyper["dtype"] = getattr(torch, hyper["dtype"])
+    model = ICTP(**hyper)
+    model.load_state_dict(data["state_dict"])
+    return model.to(device)

@@ -1,0 +1,67 @@
+"""Training end to end on a small slice: it learns, and a resumed run equals an uninterrupted one."""
+
+import csv
+
+import ase.io
+import pytest
+import torch
+
+from ictp import keys
+from ictp.training.checkpoint import load_model
+from ictp.training.config import load_config
+from ictp.training.loop import train
+
+
+@pytest.fixture
+def small_data(tmp_path, shared_data):
+    frames = ase.io.read(shared_data / "AcAc" / "train_300K.xyz", index=":12")
+    path = tmp_path / "acac.xyz"
+    ase.io.write(path, frames)
+    return path
+
+
+def config_for(tmp_path, data, name, **overrides):
+    values = dict(
+        train_file=str(data), valid_count=2, run_dir=str(tmp_path / name), num_channels=4, radial_mlp=[8],
+        l_max_node=1, l_max_edge=1, correlation=2, batch_size=5, max_num_epochs=4, E0s="average",
+        scheduler_patience=1000,
+    )  # fmt: skip
+    values.update(overrides)
+    return load_config(None, [f"{k}={v}" for k, v in values.items()])
+
+
+def read_metrics(run_dir):
+    with open(run_dir / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_tiny_model_overfits(tmp_path, small_data):
+    run_dir = train(config_for(tmp_path, small_data, "fit", max_num_epochs=100, lr=0.02), log=lambda *_: None)
+    rows = read_metrics(run_dir)
+    assert len(rows) == 100
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"]) / 10
+    model = load_model(run_dir / "model.pt")
+    frames = ase.io.read(small_data, index=":2")
+    out = model.predict(frames)
+    assert torch.isfinite(out[keys.FORCES]).all()
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path, small_data):
+    whole = train(config_for(tmp_path, small_data, "whole"), log=lambda *_: None)
+    part = train(config_for(tmp_path, small_data, "part", max_num_epochs=2), log=lambda *_: None)
+    resumed = train(config_for(tmp_path, small_data, "part"), resume=True, log=lambda *_: None)
+    assert resumed == part
+    a, b = read_metrics(whole), read_metrics(resumed)
+    assert len(a) == len(b) == 4
+    for x, y in zip(a, b):
+        assert float(x["valid_loss"]) == pytest.approx(float(y["valid_loss"]), rel=1e-12)
+        assert float(x["train_loss"]) == pytest.approx(float(y["train_loss"]), rel=1e-12)
+
+
+def test_existing_run_is_not_overwritten(tmp_path, small_data):
+    config = config_for(tmp_path, small_data, "once", max_num_epochs=1)
+    train(config, log=lambda *_: None)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(config, log=lambda *_: None)
+    with pytest.raises(FileNotFoundError, match="cannot resume"):
+        train(config_for(tmp_path, small_data, "never"), resume=True, log=lambda *_: None)
