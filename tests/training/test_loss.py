@@ -7,16 +7,12 @@ import ictp
 from ictp import keys
 from ictp.data.dataset import GraphDataset
 from ictp.data.extxyz import read_configurations
-from ictp.data.graph import edge_vectors
-from ictp.model import energy_derivatives
+from ictp.model import evaluate_batch
 from ictp.training.loss import weighted_loss
 
 
 def predict_batch(model, batch):
-    vectors = edge_vectors(batch).requires_grad_(True)
-    energies = model(batch[keys.SPECIES], batch[keys.EDGE_INDEX], vectors)
-    out = energy_derivatives(energies, vectors, batch[keys.EDGE_INDEX], batch[keys.BATCH], len(batch[keys.PTR]) - 1, compute_virial=True)
-    return {k: v.detach() for k, v in out.items()}
+    return {k: v.detach() for k, v in evaluate_batch(model, batch, virial=True).items()}
 
 
 def test_loss_matches_numpy_and_skips_missing_labels(shared_data):

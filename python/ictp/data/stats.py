@@ -10,18 +10,16 @@ from typing import Dict, Sequence
 import numpy as np
 
 from .extxyz import Configuration
+from .graph import species_indices
 
 __all__ = ["average_num_neighbors", "isolated_atom_energies", "fit_atomic_energies", "scale_and_shift", "species_counts"]
 
 
 def species_counts(configurations: Sequence[Configuration], atomic_numbers: Sequence[int]) -> np.ndarray:
     """``[num_configs, num_species]``: how many atoms of each species every structure has."""
-    index = {z: k for k, z in enumerate(atomic_numbers)}
-    counts = np.zeros((len(configurations), len(atomic_numbers)))
-    for row, config in enumerate(configurations):
-        for z in config.atoms.numbers:
-            counts[row, index[int(z)]] += 1
-    return counts
+    return np.stack(
+        [np.bincount(species_indices(c.atoms.numbers, atomic_numbers), minlength=len(atomic_numbers)) for c in configurations]
+    ).astype(np.float64)
 
 
 def average_num_neighbors(edge_counts: Sequence[np.ndarray]) -> float:

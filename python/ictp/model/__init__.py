@@ -2,6 +2,6 @@
 
 from .ictp import ICTP, PRODUCT_BASES
 from .outputs import energy_derivatives
-from .predict import predict
+from .predict import evaluate_batch, predict
 
-__all__ = ["ICTP", "PRODUCT_BASES", "energy_derivatives", "predict"]
+__all__ = ["ICTP", "PRODUCT_BASES", "energy_derivatives", "evaluate_batch", "predict"]

@@ -9,7 +9,21 @@ from .. import keys
 from ..data.graph import atoms_to_graph, collate, edge_vectors
 from .outputs import energy_derivatives
 
-__all__ = ["predict"]
+__all__ = ["evaluate_batch", "predict"]
+
+
+def evaluate_batch(model, batch: Dict[str, torch.Tensor], virial: bool = False, create_graph: bool = False) -> Dict[str, torch.Tensor]:
+    """Energy, per-atom energies, forces and optionally virial of a collated batch (:mod:`ictp.data.graph`).
+
+    Edge vectors are formed in float64, cast to the model's dtype and made the
+    differentiated leaf. ``create_graph=True`` keeps the graph (training).
+    """
+    vectors = edge_vectors(batch).to(model.dtype).requires_grad_(True)
+    node_energies = model(batch[keys.SPECIES], batch[keys.EDGE_INDEX], vectors)
+    return energy_derivatives(
+        node_energies, vectors, batch[keys.EDGE_INDEX], batch[keys.BATCH], batch[keys.PTR].numel() - 1,
+        compute_forces=True, compute_virial=virial, create_graph=create_graph,
+    )  # fmt: skip
 
 
 def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False, create_graph: bool = False) -> Dict[str, torch.Tensor]:
@@ -31,12 +45,7 @@ def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False, creat
     device = model.scale.device
     numbers = model.atomic_numbers.tolist()
     batch = collate([atoms_to_graph(a, numbers, model.r_max) for a in structures], device)
-    vectors = edge_vectors(batch).to(model.dtype).requires_grad_(True)
-    node_energies = model(batch[keys.SPECIES], batch[keys.EDGE_INDEX], vectors)
-    out = energy_derivatives(
-        node_energies, vectors, batch[keys.EDGE_INDEX], batch[keys.BATCH], len(structures),
-        compute_forces=True, compute_virial=stress, create_graph=create_graph,
-    )  # fmt: skip
+    out = evaluate_batch(model, batch, virial=stress, create_graph=create_graph)
     if stress:
         volume = torch.linalg.det(batch[keys.CELL]).abs().to(model.dtype)
         out[keys.STRESS] = -out[keys.VIRIAL] / volume.reshape(-1, 1, 1)

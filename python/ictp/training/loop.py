@@ -23,9 +23,8 @@ from ase.data import chemical_symbols
 from .. import __version__, keys
 from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, read_configurations
-from ..data.graph import edge_vectors
 from ..data.stats import average_num_neighbors, fit_atomic_energies, isolated_atom_energies, scale_and_shift
-from ..model import ICTP, energy_derivatives
+from ..model import ICTP, evaluate_batch
 from .checkpoint import atomic_save, model_to_dict, save_model
 from .config import TrainingConfig
 from .loss import weighted_loss
@@ -99,21 +98,11 @@ def _decay_groups(model: ICTP, weight_decay: float):
     return [{"params": decayed, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
 
 
-def _evaluate(model: ICTP, batch: Dict[str, torch.Tensor], virials: bool, training: bool):
-    vectors = edge_vectors(batch).to(model.dtype).requires_grad_(True)
-    energies = model(batch[keys.SPECIES], batch[keys.EDGE_INDEX], vectors)
-    num_graphs = batch[keys.PTR].numel() - 1
-    return energy_derivatives(
-        energies, vectors, batch[keys.EDGE_INDEX], batch[keys.BATCH], num_graphs,
-        compute_virial=virials, create_graph=training,
-    )  # fmt: skip
-
-
 def _validate(model, dataset: GraphDataset, config: TrainingConfig, device) -> Dict[str, float]:
     total, count_e, count_f, sse_e, sse_f = 0.0, 0, 0, 0.0, 0.0
     for start in range(0, len(dataset), config.valid_batch_size):
         batch = dataset.batch(range(start, min(start + config.valid_batch_size, len(dataset))), device)
-        out = _evaluate(model, batch, config.virials_weight > 0, training=False)
+        out = evaluate_batch(model, batch, virial=config.virials_weight > 0)
         loss, _ = weighted_loss(out, batch, config.energy_weight, config.forces_weight, config.virials_weight)
         total += loss.item()
         has_e = batch[keys.HAS_ENERGY]
@@ -188,7 +177,7 @@ def train(config: TrainingConfig, resume: bool = False, log=print) -> Path:
         model.train()
         for start in range(0, len(order) - config.batch_size + 1, config.batch_size):  # drop_last
             batch = train_set.batch(order[start : start + config.batch_size], device)
-            out = _evaluate(model, batch, config.virials_weight > 0, training=True)
+            out = evaluate_batch(model, batch, virial=config.virials_weight > 0, create_graph=True)
             loss, _ = weighted_loss(out, batch, config.energy_weight, config.forces_weight, config.virials_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
