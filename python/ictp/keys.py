@@ -31,6 +31,8 @@ FORCES = "forces"
 """[N, 3] — forces -dE/dr (eV/Å)."""
 VIRIAL = "virial"
 """[B, 3, 3] — virial W = -Σ_edges r_ij ⊗ ∂E/∂r_ij (eV); W = -V·stress."""
+ATOM_VIRIAL = "atom_virial"
+"""[N, 3, 3] — per-atom virial (eV): each edge's -r_ij ⊗ ∂E/∂r_ij split equally between i and j; sums to W."""
 STRESS = "stress"
 """[B, 3, 3] — stress (1/V) ∂E/∂ε (eV/Å³), ASE sign: positive is tensile."""
 

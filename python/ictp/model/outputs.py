@@ -7,8 +7,11 @@ With ``g_ij = ∂E/∂r_ij`` for every directed edge ``r_ij = r_i - r_j - shift`
   shape and size, since a homogeneous strain ε maps every edge to ``r (1 + ε)``;
 * ``σ = -W / V`` (ASE sign convention: ``σ = (1/V) ∂E/∂ε``).
 
-The same edge-based formulas serve training, ASE and LAMMPS, where they
-also give per-atom virials.
+The same edge-based formulas serve training, ASE and LAMMPS. Per-atom
+virials split each edge's term ``-r_ij ⊗ g_ij`` equally between i and j, so
+they sum to W. With ghost atoms (LAMMPS), only the first ``num_local`` atoms'
+energies count; forces and per-atom virials on ghosts are what LAMMPS sends
+back to their owners.
 """
 
 from typing import Dict, List, Optional
@@ -29,19 +32,25 @@ def energy_derivatives(
     compute_forces: bool = True,
     compute_virial: bool = False,
     create_graph: bool = False,
+    num_local: Optional[int] = None,
+    compute_atom_virial: bool = False,
 ) -> Dict[str, torch.Tensor]:
     """Energies per structure and, on request, forces and virials.
 
     ``node_energies [N]`` must be computed from ``edge_vectors [E, 3]``, a tensor
-    that requires grad. Returns ``energy [B]``, ``energies [N]`` and, as asked,
-    ``forces [N, 3]`` and ``virial [B, 3, 3]``. ``create_graph=True`` keeps the
-    graph for losses on forces (training). Structures without edges get zero
-    forces and virial.
+    that requires grad. Only the first ``num_local`` atoms' energies count
+    (default: all N). Returns ``energy [B]``, ``energies [num_local]`` and, as
+    asked, ``forces [N, 3]``, ``virial [B, 3, 3]`` and ``atom_virial [N, 3, 3]``.
+    ``create_graph=True`` keeps the graph for losses on forces (training).
+    Structures without edges get zero forces and virial.
     """
+    num_nodes = node_energies.shape[0]
+    if num_local is not None and num_local != num_nodes:
+        node_energies = node_energies.narrow(0, 0, num_local)
     energy = torch.zeros(num_graphs, dtype=node_energies.dtype, device=node_energies.device)
-    energy = energy.index_add(0, batch, node_energies)
+    energy = energy.index_add(0, batch.narrow(0, 0, node_energies.shape[0]), node_energies)
     out: Dict[str, torch.Tensor] = {keys.ENERGY: energy, keys.ENERGIES: node_energies}
-    if not (compute_forces or compute_virial):
+    if not (compute_forces or compute_virial or compute_atom_virial):
         return out
     grad: Optional[torch.Tensor] = None
     if node_energies.requires_grad:
@@ -53,10 +62,15 @@ def energy_derivatives(
         grad = torch.zeros_like(edge_vectors)
     receiver, sender = edge_index[0], edge_index[1]
     if compute_forces:
-        forces = torch.zeros(node_energies.shape[0], 3, dtype=grad.dtype, device=grad.device)
+        forces = torch.zeros(num_nodes, 3, dtype=grad.dtype, device=grad.device)
         out[keys.FORCES] = forces.index_add(0, sender, grad).index_add(0, receiver, -grad)
-    if compute_virial:
+    if compute_virial or compute_atom_virial:
         per_edge = -edge_vectors.unsqueeze(2) * grad.unsqueeze(1)  # [E, 3, 3]
-        virial = torch.zeros(num_graphs, 3, 3, dtype=grad.dtype, device=grad.device)
-        out[keys.VIRIAL] = virial.index_add(0, batch.index_select(0, receiver), per_edge)
+        if compute_virial:
+            virial = torch.zeros(num_graphs, 3, 3, dtype=grad.dtype, device=grad.device)
+            out[keys.VIRIAL] = virial.index_add(0, batch.index_select(0, receiver), per_edge)
+        if compute_atom_virial:
+            half = 0.5 * per_edge
+            atom_virial = torch.zeros(num_nodes, 3, 3, dtype=grad.dtype, device=grad.device)
+            out[keys.ATOM_VIRIAL] = atom_virial.index_add(0, receiver, half).index_add(0, sender, half)
     return out

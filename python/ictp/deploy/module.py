@@ -1,0 +1,69 @@
+"""The deployed model's forward: the one call that LAMMPS (C++) and ASE make.
+
+Contract (``docs/deployed_model.md`` states it for the C++ side)::
+
+    forward(species [N] int64, edge_index [2, E] int64, edge_vectors [E, 3] float64,
+            num_local: int, compute_virial: bool, compute_atom_virial: bool) -> Dict[str, Tensor]
+
+* Nodes ``0 .. num_local-1`` are local atoms, the rest ghosts (LAMMPS) or
+  nothing (ASE: ``num_local = N``). Only local atoms' energies are summed.
+* ``edge_index[0]`` receives, ``edge_index[1]`` sends; ``edge_vectors[e] =
+  x[receiver] - x[sender]`` (Å), periodic image shift included. Both directions of
+  every pair must be present; edges at or beyond the cutoff contribute zero.
+* Returns float64 tensors: ``energy`` (0-d, eV), ``energies [num_local]`` (eV),
+  ``forces [N, 3]`` (eV/Å, on ghosts too: the caller adds them to their owners),
+  and on request ``virial [3, 3]`` and ``atom_virial [N, 3, 3]`` (eV,
+  ``W = -Σ_edges r ⊗ ∂E/∂r``; the stress is ``-W / V``).
+
+Run scripted copies with the graph executor's optimisation off (see docs/conventions.md).
+"""
+
+from typing import Dict
+
+import torch
+from torch import nn
+
+from .. import keys
+from ..model import ICTP, energy_derivatives
+
+__all__ = ["DeployedModel"]
+
+
+class DeployedModel(nn.Module):
+    """Wraps an :class:`ictp.ICTP` with the deployment contract; scriptable."""
+
+    def __init__(self, model: ICTP):
+        super().__init__()
+        self.model = model
+        self.r_max = model.r_max
+        self.num_layers = model.num_layers
+        self.num_species = int(model.atomic_numbers.numel())
+
+    def forward(
+        self,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_vectors: torch.Tensor,
+        num_local: int,
+        compute_virial: bool = False,
+        compute_atom_virial: bool = False,
+    ) -> Dict[str, torch.Tensor]:
+        num_nodes = species.shape[0]
+        if num_local < 0 or num_local > num_nodes:
+            raise ValueError(f"num_local = {num_local} must lie between 0 and the number of atoms, {num_nodes}")
+        if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_vectors.shape != (edge_index.shape[1], 3):
+            raise ValueError("edge_index must be [2, E] and edge_vectors [E, 3]")
+        if num_nodes > 0 and (int(species.min()) < 0 or int(species.max()) >= self.num_species):
+            raise ValueError(f"species indices must lie in [0, {self.num_species})")
+        dtype = self.model.scale.dtype
+        vectors = edge_vectors.detach().to(dtype).requires_grad_(True)
+        node_energies = self.model(species, edge_index, vectors)
+        batch = torch.zeros(num_nodes, dtype=torch.long, device=species.device)
+        out = energy_derivatives(
+            node_energies, vectors, edge_index, batch, 1, compute_forces=True, compute_virial=compute_virial,
+            num_local=num_local, compute_atom_virial=compute_atom_virial,
+        )  # fmt: skip
+        out[keys.ENERGY] = out[keys.ENERGY][0]
+        if compute_virial:
+            out[keys.VIRIAL] = out[keys.VIRIAL][0]
+        return {k: v.detach().double() for k, v in out.items()}
