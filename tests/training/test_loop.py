@@ -49,6 +49,8 @@ def test_tiny_model_overfits(tmp_path, small_data):
 def test_resume_equals_an_uninterrupted_run(tmp_path, small_data):
     whole = train(config_for(tmp_path, small_data, "whole"), log=lambda *_: None)
     part = train(config_for(tmp_path, small_data, "part", max_num_epochs=2), log=lambda *_: None)
+    with open(part / "metrics.csv", "a") as handle:  # as if killed after the row of epoch 2, before its checkpoint
+        handle.write("2,1.0,1.0,1.0,1.0,0.01\n")
     resumed = train(config_for(tmp_path, small_data, "part"), resume=True, log=lambda *_: None)
     assert resumed == part
     a, b = read_metrics(whole), read_metrics(resumed)

@@ -33,7 +33,7 @@ class TrainingConfig:
     valid_file: Optional[str] = None
     valid_fraction: float = 0.1
     valid_count: Optional[int] = None
-    test_file: List[str] = field(default_factory=list)
+    test_file: List[str] = field(default_factory=list)  # evaluated with the best model at the end
     energy_key: str = "energy"
     forces_key: str = "forces"
     stress_key: str = "stress"
@@ -74,6 +74,8 @@ class TrainingConfig:
 
     def validate(self) -> "TrainingConfig":
         """Check values that no type annotation can; returns self."""
+        if isinstance(self.test_file, str):
+            self.test_file = [self.test_file]
         if not self.train_file:
             raise ValueError("train_file is required: the extended XYZ file with the training structures")
         if self.default_dtype not in ("float32", "float64"):

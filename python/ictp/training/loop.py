@@ -13,20 +13,24 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 import torch
 from ase.data import atomic_numbers as ATOMIC_NUMBERS
 from ase.data import chemical_symbols
+from tqdm import tqdm
 
 from .. import __version__, keys
 from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, read_configurations
 from ..data.stats import average_num_neighbors, fit_atomic_energies, isolated_atom_energies, scale_and_shift
 from ..model import ICTP, evaluate_batch
-from .checkpoint import atomic_save, model_to_dict, save_model
+from ..evaluation.metrics import evaluate_files, format_table, predict_configurations
+from ..evaluation.plots import loss_curves, parity_plot
+from .checkpoint import atomic_save, load_model, model_to_dict, save_model
 from .config import TrainingConfig
+from .distributed import Distributed
 from .loss import weighted_loss
 
 __all__ = ["train", "ExponentialMovingAverage"]
@@ -68,6 +72,15 @@ def _split(configs: List[Configuration], config: TrainingConfig):
     return [configs[k] for k in order[count:]], [configs[k] for k in order[:count]]
 
 
+def _is_isolated_atom(config: Configuration) -> bool:
+    return len(config.atoms) == 1 and not config.atoms.pbc.any()
+
+
+def _trainable(configs: List[Configuration]) -> List[Configuration]:
+    """Everything but isolated atoms (those only give E0)."""
+    return [c for c in configs if not _is_isolated_atom(c)]
+
+
 def _read(path, config: TrainingConfig) -> List[Configuration]:
     return read_configurations(
         path, config.energy_key, config.forces_key, config.stress_key, config.virial_key, config.config_type_key
@@ -98,10 +111,12 @@ def _decay_groups(model: ICTP, weight_decay: float):
     return [{"params": decayed, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
 
 
-def _validate(model, dataset: GraphDataset, config: TrainingConfig, device) -> Dict[str, float]:
+def _validate(model, dataset: GraphDataset, config: TrainingConfig, group: Distributed) -> Dict[str, float]:
+    """Validation loss and RMSEs; batches are dealt out over processes and the sums combined."""
     total, count_e, count_f, sse_e, sse_f = 0.0, 0, 0, 0.0, 0.0
-    for start in range(0, len(dataset), config.valid_batch_size):
-        batch = dataset.batch(range(start, min(start + config.valid_batch_size, len(dataset))), device)
+    starts = range(0, len(dataset), config.valid_batch_size)
+    for start in group.share(list(starts)):
+        batch = dataset.batch(range(start, min(start + config.valid_batch_size, len(dataset))), group.device)
         out = evaluate_batch(model, batch, virial=config.virials_weight > 0)
         loss, _ = weighted_loss(out, batch, config.energy_weight, config.forces_weight, config.virials_weight)
         total += loss.item()
@@ -112,6 +127,7 @@ def _validate(model, dataset: GraphDataset, config: TrainingConfig, device) -> D
         mask = batch[keys.HAS_FORCES].index_select(0, batch[keys.BATCH])
         sse_f += float(((out[keys.FORCES].detach() - batch[keys.REF_FORCES])[mask] ** 2).sum())
         count_f += 3 * int(mask.sum())
+    total, sse_e, count_e, sse_f, count_f = group.sum([total, sse_e, count_e, sse_f, count_f])
     return {
         "valid_loss": total,
         "valid_rmse_e_per_atom_meV": 1e3 * math.sqrt(sse_e / max(count_e, 1)),
@@ -119,23 +135,32 @@ def _validate(model, dataset: GraphDataset, config: TrainingConfig, device) -> D
     }
 
 
-def train(config: TrainingConfig, resume: bool = False, log=print) -> Path:
-    """Train a model as ``config`` says; returns the run directory (with ``model.pt`` at its top)."""
-    config.validate()
-    run_dir = config.directory
-    checkpoint_path = run_dir / "checkpoint.pt"
-    if resume and not checkpoint_path.exists():
-        raise FileNotFoundError(f"cannot resume: {checkpoint_path} does not exist")
-    if not resume and checkpoint_path.exists():
-        raise FileExistsError(f"{run_dir} already holds a run; resume it or choose another name/run_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(config.device)
-    dtype = getattr(torch, config.default_dtype)
+def _trim_metrics(path: Path, last_epoch: int):
+    """Drop rows of epochs after the checkpoint (an interrupt between writing them and the checkpoint)."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= last_epoch]
+    if len(kept) != len(lines):
+        path.write_text("".join(kept))
 
+
+def _check_labels(train: List[Configuration], config: TrainingConfig):
+    """A loss term whose label no training structure has is a configuration error, not a silent zero."""
+    needs = [("energy_weight", "energy", config.energy_key), ("forces_weight", "forces", config.forces_key),
+             ("virials_weight", "stress", f"{config.stress_key}/{config.virial_key}")]  # fmt: skip
+    for weight, label, key in needs:
+        if getattr(config, weight) > 0 and all(getattr(c, label) is None for c in train):
+            raise ValueError(
+                f"{weight} = {getattr(config, weight)} but no training structure has a {label} label "
+                f"(looked for the key {key!r}); set the right key (e.g. {label}_key=...) or {weight}=0"
+            )
+
+
+def _build(config: TrainingConfig, device: torch.device):
+    """Read and split the data, compute the statistics on the training split, build the model."""
     configs = _read(config.train_file, config)
-    isolated = [c for c in configs if len(c.atoms) == 1 and not c.atoms.pbc.any()]
-    isolated_ids = {id(c) for c in isolated}
-    train_configs, valid_configs = _split([c for c in configs if id(c) not in isolated_ids], config)
+    isolated = [c for c in configs if _is_isolated_atom(c)]
+    train_configs, valid_configs = _split(_trainable(configs), config)
+    _check_labels(train_configs, config)
     numbers = sorted({int(z) for c in configs for z in c.atoms.numbers})
     if config.species:
         numbers = [ATOMIC_NUMBERS[s] for s in config.species]
@@ -145,8 +170,45 @@ def train(config: TrainingConfig, resume: bool = False, log=print) -> Path:
     scale, shift = scale_and_shift(train_configs, numbers, e0)
     model = ICTP(
         numbers, **{k: getattr(config, k) for k in MODEL_KEYS}, avg_num_neighbors=average_num_neighbors(train_set.edge_counts()),
-        atomic_energies=e0, scale=scale, shift=shift, dtype=dtype, seed=config.seed,
+        atomic_energies=e0, scale=scale, shift=shift, dtype=getattr(torch, config.default_dtype), seed=config.seed,
     ).to(device)  # fmt: skip
+    return train_set, valid_set, model
+
+
+def train(config: TrainingConfig, resume: bool = False, log: Callable[[str], None] = print, progress: bool = False) -> Path:
+    """Train a model as ``config`` says; returns the run directory (with ``model.pt`` at its top).
+
+    ``log`` receives one line per event; ``progress`` shows a progress bar over
+    epochs. Under ``torchrun`` the processes share each global batch
+    (:mod:`ictp.training.distributed`) and only rank 0 logs and writes.
+    """
+    config.validate()
+    run_dir = config.directory
+    checkpoint_path = run_dir / "checkpoint.pt"
+    if resume and not checkpoint_path.exists():
+        raise FileNotFoundError(f"cannot resume: {checkpoint_path} does not exist")
+    if not resume and checkpoint_path.exists():
+        raise FileExistsError(f"{run_dir} already holds a run; resume it or choose another name/run_dir")
+    group = Distributed(config.device)
+    try:
+        if group.world_size > config.batch_size:
+            raise ValueError(f"batch_size ({config.batch_size}) must be at least the number of processes ({group.world_size})")
+        if not group.is_main:
+            log, progress = (lambda *_: None), False
+        _run(config, resume, log, progress, group)
+    finally:
+        group.close()
+    if group.is_main:
+        _report(run_dir, config, group, log)
+    return run_dir
+
+
+def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distributed):
+    run_dir = config.directory
+    checkpoint_path = run_dir / "checkpoint.pt"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = group.device
+    train_set, valid_set, model = _build(config, device)
     optimizer = torch.optim.Adam(_decay_groups(model, config.weight_decay), lr=config.lr, amsgrad=config.amsgrad)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=config.lr_factor, patience=config.scheduler_patience
@@ -162,25 +224,29 @@ def train(config: TrainingConfig, resume: bool = False, log=print) -> Path:
         if ema is not None:
             ema.shadow = [t.to(device) for t in state["ema"]]
         start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
-    else:
+        if group.is_main:
+            _trim_metrics(run_dir / "metrics.csv", state["epoch"])
+    elif group.is_main:
         (run_dir / "config.json").write_text(
             json.dumps({"config": config.to_dict(), "ictp_version": __version__, "seed": config.seed}, indent=2)
         )
     log(f"run directory: {run_dir}  ({len(train_set)} train / {len(valid_set)} valid structures, "
-        f"{sum(p.numel() for p in parameters):,} parameters)")  # fmt: skip
+        f"{sum(p.numel() for p in parameters):,} parameters, {group.world_size} process(es) on {device})")  # fmt: skip
 
     metrics_path = run_dir / "metrics.csv"
+    bar = tqdm(total=config.max_num_epochs, initial=start_epoch, unit="epoch", disable=not progress, dynamic_ncols=True)
     for epoch in range(start_epoch, config.max_num_epochs):
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         order = torch.randperm(len(train_set), generator=generator).tolist()
         train_loss = 0.0
         model.train()
         for start in range(0, len(order) - config.batch_size + 1, config.batch_size):  # drop_last
-            batch = train_set.batch(order[start : start + config.batch_size], device)
+            batch = train_set.batch(group.share(order[start : start + config.batch_size]), device)
             out = evaluate_batch(model, batch, virial=config.virials_weight > 0, create_graph=True)
             loss, _ = weighted_loss(out, batch, config.energy_weight, config.forces_weight, config.virials_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            group.sum_gradients(parameters)
             if config.clip_grad:
                 torch.nn.utils.clip_grad_norm_(parameters, config.clip_grad)
             optimizer.step()
@@ -190,32 +256,57 @@ def train(config: TrainingConfig, resume: bool = False, log=print) -> Path:
         model.eval()
         if ema is not None:
             ema.swap(parameters)
-        metrics = {"epoch": epoch, "train_loss": train_loss, **_validate(model, valid_set, config, device)}
+        metrics = {"epoch": epoch, "train_loss": group.sum([train_loss])[0], **_validate(model, valid_set, config, group)}
         metrics["lr"] = optimizer.param_groups[0]["lr"]
-        if metrics["valid_loss"] < best:
+        improved = metrics["valid_loss"] < best
+        if improved:
             best, best_epoch = metrics["valid_loss"], epoch
+        if improved and group.is_main:
             save_model(model, run_dir / "model.pt", config=config.to_dict(), ictp_version=__version__)
         if ema is not None:
             ema.swap(parameters)
         scheduler.step(metrics["valid_loss"])
-        checkpoint = {
-            "model": model_to_dict(model),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "ema": [s.clone() for s in ema.shadow] if ema is not None else [],
-            "epoch": epoch, "best": best, "best_epoch": best_epoch,
-        }  # fmt: skip
-        atomic_save(checkpoint, checkpoint_path)
-        with open(metrics_path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(metrics))
-            if handle.tell() == 0:
-                writer.writeheader()
-            writer.writerow(metrics)
-        log(
-            f"epoch {epoch}: train loss {train_loss:.4g}, valid loss {metrics['valid_loss']:.4g}, "
+        if group.is_main:
+            checkpoint = {
+                "model": model_to_dict(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "ema": [s.clone() for s in ema.shadow] if ema is not None else [],
+                "epoch": epoch, "best": best, "best_epoch": best_epoch,
+            }  # fmt: skip
+            with open(metrics_path, "a", newline="") as handle:  # before the checkpoint: resume trims rows past it
+                writer = csv.DictWriter(handle, fieldnames=list(metrics))
+                if handle.tell() == 0:
+                    writer.writeheader()
+                writer.writerow(metrics)
+            atomic_save(checkpoint, checkpoint_path)
+        summary = (
+            f"train loss {metrics['train_loss']:.4g}, valid loss {metrics['valid_loss']:.4g}, "
             f"E {metrics['valid_rmse_e_per_atom_meV']:.2f} meV/atom, F {metrics['valid_rmse_f_meV_per_A']:.1f} meV/Å"
         )
+        log(f"epoch {epoch}: {summary}, lr {metrics['lr']:.3g}")
+        bar.set_postfix_str(summary, refresh=False)
+        bar.update(1)
         if config.patience is not None and epoch - best_epoch >= config.patience:
             log(f"no improvement for {config.patience} epochs: stopping")
             break
-    return run_dir
+    bar.close()
+    log(f"best validation loss {best:.4g} at epoch {best_epoch}; model: {run_dir / 'model.pt'}")
+
+
+def _report(run_dir: Path, config: TrainingConfig, group: Distributed, log):
+    """After training: loss curves, the best model's validation parity plot and its errors on the test files."""
+    device = group.device
+    loss_curves(run_dir / "metrics.csv", run_dir / "loss.png")
+    model = load_model(run_dir / "model.pt", device)
+    valid = _split(_trainable(_read(config.train_file, config)), config)[1]
+    parity_plot(valid, predict_configurations(model, valid, config.valid_batch_size, device), run_dir / "valid_parity.png", "validation")
+    if not config.test_file:
+        return
+    label_keys = {f"{k}_key": getattr(config, f"{k}_key") for k in ("energy", "forces", "stress", "virial", "config_type")}
+    rows = evaluate_files(model, config.test_file, label_keys, config.valid_batch_size, device, plots=run_dir)
+    with open(run_dir / "test_errors.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    log("errors of the best model on the test files:\n" + format_table(rows))

@@ -1,0 +1,89 @@
+"""``ictp-train``: train a model from a YAML config with ``key=value`` overrides, or resume a run.
+
+    ictp-train --config run.yaml [key=value ...]
+    ictp-train --resume runs/NAME [max_num_epochs=3000]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from tqdm import tqdm
+
+from .config import TrainingConfig, load_config, parse_overrides
+from .loop import train
+
+__all__ = ["main"]
+
+
+class RunLog:
+    """Log lines to the console (above the progress bar) and, time-stamped, to ``run_dir/train.log``.
+
+    Under torchrun only rank 0 logs.
+    """
+
+    def __init__(self, path: Path):
+        self.handle = None
+        if int(os.environ.get("RANK", "0")) == 0:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(path, "a")
+
+    def __call__(self, line: str):
+        if self.handle is not None:
+            tqdm.write(line)
+            self.handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+            self.handle.flush()
+
+    def close(self):
+        if self.handle is not None:
+            self.handle.close()
+
+
+def resumed_config(run_dir: Path, overrides: List[str]) -> TrainingConfig:
+    """The config a run was started with (``run_dir/config.json``), with overrides such as more epochs."""
+    saved = run_dir / "config.json"
+    if not saved.exists():
+        raise FileNotFoundError(f"cannot resume: {saved} not found; is {run_dir} a run directory of ictp-train?")
+    values = json.loads(saved.read_text())["config"]
+    values.update(parse_overrides(overrides))
+    values["run_dir"] = str(run_dir)
+    return TrainingConfig(**values).validate()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="ictp-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, help="YAML file with the run's settings")
+    source.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="settings that override the YAML file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    args = parser.parse_args(argv)
+    try:
+        if args.resume:
+            config = resumed_config(args.resume, args.overrides)
+        else:
+            config = load_config(args.config, args.overrides)
+    except (OSError, ValueError, TypeError) as error:
+        print(f"ictp-train: error: {error}", file=sys.stderr)
+        return 2
+    log = RunLog(config.directory / "train.log")
+    try:
+        log(f"ictp-train {'resuming' if args.resume else 'starting'} run in {config.directory}")
+        train(config, resume=bool(args.resume), log=log, progress=not args.no_progress and sys.stderr.isatty())
+    except KeyboardInterrupt:
+        log(f"interrupted: the last finished epoch is saved; continue with  ictp-train --resume {config.directory}")
+        return 130
+    except (OSError, ValueError) as error:
+        log(f"ictp-train: error: {error}")
+        return 2
+    finally:
+        log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
