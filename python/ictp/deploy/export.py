@@ -184,7 +184,7 @@ def load_deployed(path: Union[str, Path], device: Union[str, torch.device] = "cp
     try:
         module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except RuntimeError as error:
-        reason = str(error).splitlines()[0]
+        reason = str(error).splitlines()[0].split(". ")[0]
         raise DeployedFileError(
             f"{path} is not a deployed ictp model (corrupt, truncated or not TorchScript): {reason}"
         ) from error
