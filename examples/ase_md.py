@@ -4,7 +4,7 @@
 
 The molecule defaults to the first 3BPA structure of ``examples/data/3bpa.xyz``; the
 periodic cell defaults to that molecule in a tight triclinic box (a molecular crystal with
-one molecule per cell), so any model whose species cover H, C, N and O works. Pass
+one molecule per cell, built from the relaxed molecule), so any model whose species cover H, C, N and O works. Pass
 ``--cell`` with any ASE-readable periodic structure for other chemistry.
 """
 
@@ -31,7 +31,6 @@ DATA = Path(__file__).resolve().parent / "data"
 def molecular_crystal(molecule, vacuum: float = 1.5):
     """``molecule`` in a slightly sheared periodic box leaving ``vacuum`` Å to its images."""
     crystal = molecule.copy()
-    crystal.calc = None
     crystal.center(vacuum=vacuum)
     crystal.set_cell(crystal.cell.array @ np.array([[1.0, 0.05, 0.0], [0.0, 1.0, 0.05], [0.05, 0.0, 1.0]]))
     crystal.pbc = True
@@ -53,6 +52,7 @@ def main(argv=None):
     BFGS(molecule, logfile=None).run(fmax=0.05, steps=args.steps)
     fmax = np.linalg.norm(molecule.get_forces(), axis=1).max()
     print(f"BFGS ({args.steps} steps at most): energy {molecule.get_potential_energy():.6f} eV, max |F| {fmax:.4f} eV/Å")
+    relaxed = molecule.copy()
 
     thermalize_momenta(molecule, temperature_K=300, rng=np.random.default_rng(0))
     dynamics = Langevin(
@@ -67,7 +67,7 @@ def main(argv=None):
     print(f"Langevin MD, 300 K, 0.5 fs, {args.steps} steps:")
     dynamics.run(args.steps)
 
-    cell = ase.io.read(args.cell, index=0) if args.cell else molecular_crystal(molecule)
+    cell = ase.io.read(args.cell, index=0) if args.cell else molecular_crystal(relaxed)
     cell.calc = calc
     print(f"periodic cell {cell.get_chemical_formula()}, {cell.get_volume():.2f} Å³:")
     print(f"  stress before (eV/Å³, xx yy zz yz xz xy) {np.array2string(cell.get_stress(), precision=5)}")
