@@ -50,7 +50,9 @@ class ICTPCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses"]
 
-    def __init__(self, model: Union[str, os.PathLike, ICTP], device: Union[str, torch.device] = "cpu", skin: float = 0.5, **kwargs):
+    def __init__(
+        self, model: Union[str, os.PathLike, ICTP], device: Union[str, torch.device] = "cpu", skin: float = 0.5, **kwargs
+    ):
         super().__init__(**kwargs)
         if skin < 0:
             raise ValueError(f"skin must be >= 0 (Å), got {skin}")
@@ -67,13 +69,15 @@ class ICTPCalculator(Calculator):
         per_atom_stress = "stresses" in properties
         if not periodic and ("stress" in properties or per_atom_stress):
             raise PropertyNotImplementedError(
-                f"stress is only defined for cells periodic in all three directions; these atoms have pbc={atoms.pbc.tolist()}"
+                "stress is only defined for cells periodic in all three directions; "
+                f"these atoms have pbc={atoms.pbc.tolist()}"
             )
         species, edge_index, vectors = self._graph(atoms)
         out = run(self.module, species, edge_index, vectors, len(atoms), periodic, per_atom_stress)
         out = {key: value.cpu().numpy() for key, value in out.items()}
         energy = float(out[keys.ENERGY])
-        self.results = {"energy": energy, "free_energy": energy, "energies": out[keys.ENERGIES], "forces": out[keys.FORCES]}
+        self.results = {"energy": energy, "free_energy": energy}
+        self.results.update(energies=out[keys.ENERGIES], forces=out[keys.FORCES])
         if periodic:
             volume = atoms.get_volume()
             self.results["stress"] = full_3x3_to_voigt_6_stress(-out[keys.VIRIAL] / volume)

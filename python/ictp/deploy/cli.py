@@ -20,7 +20,8 @@ def describe(path: str, metadata: Dict[str, Any]) -> str:
         f"  written by      ictp {metadata['ictp_version']}, torch {metadata['torch_version']}",
         f"  species         {' '.join(metadata['species'])} (Z = {', '.join(map(str, metadata['atomic_numbers']))})",
         f"  r_max           {metadata['r_max']} {length}",
-        f"  num_layers      {metadata['num_layers']} (receptive field {metadata['num_layers'] * metadata['r_max']:g} {length})",
+        f"  num_layers      {metadata['num_layers']} "
+        f"(receptive field {metadata['num_layers'] * metadata['r_max']:g} {length})",
         f"  dtype           {metadata['dtype']}",
         f"  units           energy {energy}, length {length}",
         f"  atomic energies {energies} ({energy})",
@@ -41,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("model", nargs="?", help="training model file (model.pt)")
     parser.add_argument("output", nargs="?", help="deployed file to write (e.g. model.pth)")
-    parser.add_argument("--dtype", choices=["float32", "float64"], help="precision of the deployed model (default: the model's)")
+    parser.add_argument(
+        "--dtype", choices=["float32", "float64"], help="precision of the deployed model (default: the model's)"
+    )
     parser.add_argument("--device", default="cpu", help="device of the deployed model: cpu or cuda (default cpu)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
     parser.add_argument("--info", metavar="FILE", help="print a deployed file's metadata and exit (no export)")

@@ -15,7 +15,7 @@ import copy
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -27,7 +27,9 @@ from ..model import ICTP, predict
 from ..training.checkpoint import atomic_write
 from .module import DeployedModel
 
-__all__ = ["FORMAT_VERSION", "METADATA_FILE", "DeployedFileError", "export", "load_deployed", "reference_structures", "run"]
+__all__ = [
+    "FORMAT_VERSION", "METADATA_FILE", "DeployedFileError", "export", "load_deployed", "reference_structures", "run",
+]  # fmt: skip
 
 FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
@@ -89,7 +91,7 @@ def _reference(model64: ICTP) -> List[Dict[str, Any]]:
     return out
 
 
-def _evaluate(module, entry: Dict[str, Any], atomic_numbers: Sequence[int], r_max: float, device) -> Dict[str, np.ndarray]:
+def _evaluate(module, entry: Dict[str, Any], atomic_numbers: Sequence[int], r_max: float, device):
     """A deployed module's energy, forces and (periodic) stress on one reference entry."""
     atoms = Atoms(numbers=entry["numbers"], positions=entry["positions"], cell=entry["cell"], pbc=entry["pbc"])
     graph = collate([atoms_to_graph(atoms, atomic_numbers, r_max)], device)
@@ -171,7 +173,9 @@ def export(
     return metadata
 
 
-def load_deployed(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[torch.jit.ScriptModule, Dict[str, Any]]:
+def load_deployed(
+    path: Union[str, Path], device: Union[str, torch.device] = "cpu"
+) -> Tuple[torch.jit.ScriptModule, Dict[str, Any]]:
     """Load a deployed file: ``(scripted module on device, metadata)``.
 
     Raises :class:`DeployedFileError` (a ``ValueError`` naming the file) for a

@@ -57,7 +57,9 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
         data = torch.load(path, map_location=device, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError) as error:
         reason = str(error).splitlines()[0].split(". ")[0]
-        raise ValueError(f"{path} is not a readable ictp model file (corrupt, truncated or another format): {reason}") from error
+        raise ValueError(
+            f"{path} is not a readable ictp model file (corrupt, truncated or another format): {reason}"
+        ) from error
     if not isinstance(data, dict) or "hyperparameters" not in data:
         raise ValueError(f"{path} is not an ictp model file (no hyperparameters found)")
     if data.get("format_version", 0) > FORMAT_VERSION:
