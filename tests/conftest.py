@@ -7,6 +7,9 @@ import ase.io
 import numpy as np
 import pytest
 
+import ictp
+from ictp.deploy.export import export
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
 
@@ -37,3 +40,20 @@ def shared_data():
     if not SHARED.is_dir():
         pytest.fail(f"test data folder {SHARED} is missing: check out the project with ../shared beside it")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A tiny float64 model (r_max 3 Å, 4 channels) for the 3BPA and SiC structures, with realistic E0s (eV)."""
+    return ictp.ICTP(
+        ["H", "C", "N", "O", "Si"], r_max=3.0, num_channels=4, l_max_edge=2, radial_mlp=(8, 8),
+        atomic_energies=[-13.6, -1029.5, -1484.3, -2041.8, -7869.2], avg_num_neighbors=8.0, seed=1,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def deployed_file(tiny_model, tmp_path_factory):
+    """``tiny_model`` written by :func:`ictp.deploy.export` (float64)."""
+    path = tmp_path_factory.mktemp("deployed") / "model.pth"
+    export(tiny_model, path)
+    return path

@@ -1,31 +1,40 @@
 """Saving and loading: models as plain tensors and metadata (weights-only loadable), checkpoints written atomically."""
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Callable, Dict, Union
 
 import torch
 
 from ..model import ICTP
 
-__all__ = ["atomic_save", "save_model", "load_model", "model_to_dict"]
+__all__ = ["atomic_write", "atomic_save", "save_model", "load_model", "model_to_dict"]
 
 FORMAT_VERSION = 1
 
 
-def atomic_save(obj: Any, path: Union[str, Path]):
-    """``torch.save`` to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+def atomic_write(path: Union[str, Path], write: Callable[[str], None]):
+    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then rename it to ``path``.
+
+    A crash or an exception in ``write`` never leaves half a file (the temporary one is removed).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     os.close(handle)
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_save(obj: Any, path: Union[str, Path]):
+    """``torch.save`` through :func:`atomic_write`."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def model_to_dict(model: ICTP) -> Dict[str, Any]:
@@ -44,7 +53,13 @@ def save_model(model: ICTP, path: Union[str, Path], **extra):
 
 def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> ICTP:
     """Rebuild a model from :func:`save_model`'s file, with weights-only unpickling."""
-    data = torch.load(path, map_location=device, weights_only=True)
+    try:
+        data = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError) as error:
+        reason = str(error).splitlines()[0].split(". ")[0]
+        raise ValueError(
+            f"{path} is not a readable ictp model file (corrupt, truncated or another format): {reason}"
+        ) from error
     if not isinstance(data, dict) or "hyperparameters" not in data:
         raise ValueError(f"{path} is not an ictp model file (no hyperparameters found)")
     if data.get("format_version", 0) > FORMAT_VERSION:

@@ -1,0 +1,118 @@
+"""ASE calculator: deployed files, training model files and ICTP objects through the one deployment contract."""
+
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from . import keys
+from .data.graph import species_indices
+from .data.neighbors import neighbor_list
+from .deploy.export import load_deployed, run
+from .deploy.module import DeployedModel
+from .model import ICTP
+from .training.checkpoint import load_model
+
+__all__ = ["ICTPCalculator"]
+
+
+def _load(model, device: torch.device):
+    """``(module following the contract, model atomic numbers, r_max)`` for a ``.pth``, a ``.pt`` or an ICTP."""
+    if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".pt":
+        model = load_model(model, device)
+    if isinstance(model, ICTP):
+        return DeployedModel(model.to(device)), model.atomic_numbers.tolist(), model.r_max
+    module, metadata = load_deployed(model, device)
+    return module, metadata["atomic_numbers"], float(metadata["r_max"])
+
+
+class ICTPCalculator(Calculator):
+    """Energy, forces, stress and their per-atom parts from an ICTP model.
+
+    Parameters
+    ----------
+    model : a deployed file (``ictp-deploy``; any suffix but ``.pt``), a training
+        model file (``.pt``, :func:`ictp.training.load_model`) or an :class:`ictp.ICTP`
+        (used as is, moved to ``device``).
+    device : where the model runs.
+    skin : neighbour-list skin (Å). The list is built with cutoff ``r_max + skin`` and
+        rebuilt only when an atom has moved more than ``skin / 2`` since, or the cell,
+        pbc, numbers or number of atoms changed; results equal a fresh build exactly.
+
+    Results: ``energy``/``free_energy`` (eV), ``energies`` [N] (eV), ``forces`` [N, 3]
+    (eV/Å), and for cells periodic in all three directions ``stress`` [6] and, on
+    request, ``stresses`` [N, 6] (eV/Å³, Voigt xx yy zz yz xz xy, ASE sign ``-W / V``).
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses"]
+
+    def __init__(
+        self, model: Union[str, os.PathLike, ICTP], device: Union[str, torch.device] = "cpu", skin: float = 0.5, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if skin < 0:
+            raise ValueError(f"skin must be >= 0 (Å), got {skin}")
+        self.device = torch.device(device)
+        self.module, self.model_numbers, self.r_max = _load(model, self.device)
+        self.skin = float(skin)
+        self.neighbor_list_builds = 0
+        self._neighbors = None
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        periodic = bool(atoms.pbc.all())
+        per_atom_stress = "stresses" in properties
+        if not periodic and ("stress" in properties or per_atom_stress):
+            raise PropertyNotImplementedError(
+                "stress is only defined for cells periodic in all three directions; "
+                f"these atoms have pbc={atoms.pbc.tolist()}"
+            )
+        species, edge_index, vectors = self._graph(atoms)
+        out = run(self.module, species, edge_index, vectors, len(atoms), periodic, per_atom_stress)
+        out = {key: value.cpu().numpy() for key, value in out.items()}
+        energy = float(out[keys.ENERGY])
+        self.results = {"energy": energy, "free_energy": energy}
+        self.results.update(energies=out[keys.ENERGIES], forces=out[keys.FORCES])
+        if periodic:
+            volume = atoms.get_volume()
+            self.results["stress"] = full_3x3_to_voigt_6_stress(-out[keys.VIRIAL] / volume)
+        if per_atom_stress:
+            self.results["stresses"] = full_3x3_to_voigt_6_stress(-out[keys.ATOM_VIRIAL] / volume)
+
+    def _graph(self, atoms):
+        """Species [N], edge index [2, E] and float64 edge vectors [E, 3] (Å) of the edges shorter than r_max."""
+        if self._must_rebuild(atoms):
+            self._build(atoms)
+        nl = self._neighbors
+        vectors = atoms.positions[nl["receivers"]] - atoms.positions[nl["senders"]] - nl["shifts"]
+        keep = np.linalg.norm(vectors, axis=1) < self.r_max
+        edge_index = np.stack([nl["receivers"][keep], nl["senders"][keep]])
+        as_tensor = lambda array: torch.as_tensor(array, device=self.device)  # noqa: E731
+        return nl["species"], as_tensor(edge_index), as_tensor(vectors[keep])
+
+    def _must_rebuild(self, atoms) -> bool:
+        nl = self._neighbors
+        return (
+            nl is None
+            or not np.array_equal(nl["numbers"], atoms.numbers)
+            or not np.array_equal(nl["pbc"], atoms.pbc)
+            or not np.array_equal(nl["cell"], atoms.cell.array)
+            or np.linalg.norm(atoms.positions - nl["positions"], axis=1).max(initial=0.0) > self.skin / 2
+        )
+
+    def _build(self, atoms):
+        """Neighbour list with cutoff r_max + skin, edges sorted so that any reuse gives a fresh build's order."""
+        species = torch.as_tensor(species_indices(atoms.numbers, self.model_numbers), device=self.device)
+        receivers, senders, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, self.r_max + self.skin)
+        order = np.lexsort((shifts[:, 2], shifts[:, 1], shifts[:, 0], senders, receivers))
+        self._neighbors = {
+            "numbers": atoms.numbers.copy(), "pbc": atoms.pbc.copy(), "cell": atoms.cell.array.copy(),
+            "positions": atoms.positions.copy(), "species": species,
+            "receivers": receivers[order], "senders": senders[order], "shifts": shifts[order],
+        }  # fmt: skip
+        self.neighbor_list_builds += 1
