@@ -41,7 +41,7 @@ def model_to_dict(model: ICTP) -> Dict[str, Any]:
     """Everything needed to rebuild ``model``: hyperparameters and tensors, no pickled classes."""
     return {
         "format_version": FORMAT_VERSION,
-        "hyperparameters": dict(model.hyperparameters),
+        "hyperparameters": {**model.hyperparameters, "dtype": str(model.dtype).replace("torch.", "")},
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
     }
 
