@@ -1,6 +1,13 @@
 """ictp: Irreducible Cartesian Tensor Potentials (Zaverkin et al., NeurIPS 2024, arXiv:2405.14253)."""
 
-from .model import ICTP
-
 __version__ = "0.1.0"
 __all__ = ["ICTP", "__version__"]
+
+
+def __getattr__(name):
+    # Imported on first use, so that `ictp.lammps` (run by LAMMPS at start-up) does not load torch.
+    if name == "ICTP":
+        from .model import ICTP
+
+        return ICTP
+    raise AttributeError(f"module 'ictp' has no attribute {name!r}")
