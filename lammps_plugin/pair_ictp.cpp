@@ -323,7 +323,8 @@ void PairICTP::load_model(const std::string &path, char **elements)
   if (format_version > FORMAT_VERSION)
     error->all(FLERR, "pair ictp: {} has format version {}, this plugin reads up to {}; update ictp", path,
                format_version, FORMAT_VERSION);
-  if (energy_unit != "eV" || !utils::strmatch(utils::lowercase(length_unit), "^(a|å|ang|angstrom)$"))
+  static const std::vector<std::string> angstrom{"Å", "A", "Ang", "ang", "Angstrom", "angstrom"};
+  if (energy_unit != "eV" || std::find(angstrom.begin(), angstrom.end(), length_unit) == angstrom.end())
     error->all(FLERR, "pair ictp: {} uses units {} and {}; the plugin expects eV and Angstrom", path, energy_unit,
                length_unit);
   if (model_species.size() != number_of_species.size() || r_max <= 0 || num_layers < 1)
