@@ -277,7 +277,6 @@ void PairICTP::load_model(const std::string &path, char **elements)
                "in pair_coeff", path);
 
   torch::jit::ExtraFilesMap extra{{"metadata.json", ""}};
-  json metadata;
   std::string failure;
   try {
     if (device_arg == "auto") {
@@ -295,7 +294,6 @@ void PairICTP::load_model(const std::string &path, char **elements)
     }
     model = torch::jit::load(path, device, extra);
     model.eval();
-    metadata = json::parse(extra["metadata.json"]);
   } catch (const c10::Error &e) {
     failure = e.what_without_backtrace();
   } catch (const std::exception &e) {
@@ -305,10 +303,14 @@ void PairICTP::load_model(const std::string &path, char **elements)
     error->all(FLERR, "pair ictp: cannot load {} as an ictp model: {}\nWrite the file with ictp-deploy; a "
                "training checkpoint or a truncated copy does not work", path, failure);
 
+  if (extra["metadata.json"].empty())
+    error->all(FLERR, "pair ictp: {} has no metadata.json; write the file with ictp-deploy", path);
   std::vector<std::string> model_species;
   std::string length_unit, energy_unit;
   int format_version = 0;
+  json metadata;
   try {
+    metadata = json::parse(extra["metadata.json"]);
     format_version = metadata.at("format_version").get<int>();
     model_species = metadata.at("species").get<std::vector<std::string>>();
     number_of_species = metadata.at("atomic_numbers").get<std::vector<int>>();
