@@ -111,3 +111,24 @@ run 300
     kinetic = 1.5 * len(atoms) * 8.617333e-5 * 300
     assert len(etot) == 16
     assert np.ptp(etot) < 1e-3 * kinetic, np.ptp(etot)
+
+
+def test_null_type_under_hybrid_overlay(model, model_file, tmp_path):
+    """Atoms of a type mapped to NULL are invisible to the model (here left to pair_style zero)."""
+    atoms = sic(2)
+    others = np.arange(0, len(atoms), 7)
+    symbols = atoms.get_chemical_symbols()
+    for i in others:
+        symbols[i] = "Ge"
+    atoms.set_chemical_symbols(symbols)
+    write_data(atoms, tmp_path / "data.lmp", species=("Si", "C", "Ge"))
+    commands = deck(model_file, elements="Si C NULL").replace(
+        "pair_style ictp\npair_coeff * * ", "pair_style hybrid/overlay ictp zero 3.0\npair_coeff * * zero\npair_coeff * * ictp "
+    )
+    got = run_lammps(commands, tmp_path)
+    keep = np.setdiff1d(np.arange(len(atoms)), others)
+    ref = reference(model, atoms[keep])
+    for key in (keys.ENERGIES, keys.FORCES, keys.ATOM_VIRIAL, "stress_atom"):
+        assert np.abs(got[key][others]).max() == 0.0, key
+        got[key] = got[key][keep]
+    assert_agree(got, ref)
