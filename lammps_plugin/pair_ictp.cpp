@@ -212,9 +212,14 @@ void PairICTP::log_node_counts(int num_local)
   if (fold_ghosts)
     utils::logmesg(lmp, "ICTP: {} atoms, {} edges; single rank: periodic images folded onto their atoms\n",
                    total[0], total[2]);
-  else
+  else {
+    const double ratio = total[0] ? (double) total[1] / total[0] : 0.0;
     utils::logmesg(lmp, "ICTP: {} local atoms, {} ghost nodes (ghost/local = {:.2f}), {} edges on {} ranks\n",
-                   total[0], total[1], total[0] ? (double) total[1] / total[0] : 0.0, total[2], comm->nprocs);
+                   total[0], total[1], ratio, total[2], comm->nprocs);
+    if (ratio > 20.0)
+      error->warning(FLERR, "pair ictp: {:.0f} ghost nodes per atom: the model mostly evaluates ghosts; use "
+                     "fewer MPI ranks for a system this small", ratio);
+  }
 }
 
 /* ----------------------------------------------------------------------
