@@ -85,8 +85,7 @@ PairICTP::~PairICTP()
 void PairICTP::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
-  build_graph();
-  const int num_local = std::count_if(atom_of.begin(), atom_of.end(), [&](int a) { return a < atom->nlocal; });
+  const int num_local = build_graph();
   if (first_call) log_node_counts(num_local);
   if (num_local == 0) return;    // no energy on this rank, hence no forces either
 
@@ -151,10 +150,11 @@ void PairICTP::compute(int eflag, int vflag)
 }
 
 /* ----------------------------------------------------------------------
-   nodes (local atoms first) and edges closer than r_max, from the full neighbour list
+   nodes (local atoms first) and edges closer than r_max, from the full neighbour list;
+   returns the number of local nodes
 ------------------------------------------------------------------------- */
 
-void PairICTP::build_graph()
+int PairICTP::build_graph()
 {
   const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
   double **x = atom->x;
@@ -172,6 +172,7 @@ void PairICTP::build_graph()
     species.push_back(s);
   };
   for (int i = 0; i < nlocal; i++) add_node(i);
+  const int num_local = atom_of.size();
   if (fold_ghosts) {
     tagint max_tag = 0;
     for (int i = 0; i < nlocal; i++) max_tag = std::max(max_tag, tag[i]);
@@ -201,6 +202,7 @@ void PairICTP::build_graph()
       vectors.insert(vectors.end(), {dx, dy, dz});
     }
   }
+  return num_local;
 }
 
 void PairICTP::log_node_counts(int num_local)

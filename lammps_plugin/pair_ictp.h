@@ -42,7 +42,7 @@ class PairICTP : public Pair {
 
   void allocate();
   void load_model(const std::string &path, char **elements);
-  void build_graph();
+  int build_graph();
   void log_node_counts(int num_local);
 };
 
