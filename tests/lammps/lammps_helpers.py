@@ -17,6 +17,7 @@ from ictp.data.graph import atoms_to_graph, collate, edge_vectors
 from ictp.deploy import DeployedModel
 from ictp.model import predict
 
+
 NKTV2P_METAL = 1.6021765e6  # LAMMPS's eV/Å³ -> bar (force.cpp, units metal)
 BIN = Path(sys.executable).parent
 EXAMPLE_MOLECULE = Path(__file__).resolve().parents[2] / "examples" / "data" / "3bpa.xyz"
@@ -53,7 +54,9 @@ def reference(model, atoms: Atoms) -> dict:
     """ictp's Python results (eV, Å): energy, energies, forces, virial W and per-atom virials."""
     out = predict(model, atoms, stress=bool(atoms.pbc.all()))
     graph = collate([atoms_to_graph(atoms, model.atomic_numbers.tolist(), model.r_max)])
-    deployed = DeployedModel(model)(graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph), len(atoms), True, True)
+    deployed = DeployedModel(model)(
+        graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph), len(atoms), True, True
+    )
     ref = {k: out[k].double().numpy() for k in (keys.ENERGIES, keys.FORCES)}
     ref[keys.ENERGY] = float(out[keys.ENERGY][0])
     ref[keys.VIRIAL] = out[keys.VIRIAL][0].double().numpy() if keys.VIRIAL in out else deployed[keys.VIRIAL].numpy()

