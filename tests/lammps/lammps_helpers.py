@@ -85,6 +85,9 @@ def write_data(atoms: Atoms, path, species=("Si", "C"), box=None):
     Path(path).write_text("".join(lines))
 
 
+OUT_VALUES = " ".join(f"$({q}:%.17g)" for q in ["pe", *(f"c_p[{k}]" for k in range(1, 7)), "vol"])
+
+
 def deck(model_file, boundary="p p p", units="metal", elements="Si C", extra="", run="run 0"):
     """Reads data.lmp, evaluates the model once, writes out.dump (per atom) and out.txt (pe, pressure, volume)."""
     return f"""
@@ -104,7 +107,7 @@ thermo_modify format float %.17g
 dump d all custom 1 out.dump id fx fy fz c_pe c_st[*] c_cst[*]
 dump_modify d sort id format float %.17g
 {run}
-print "$(pe:%.17g) $(c_p[1]:%.17g) $(c_p[2]:%.17g) $(c_p[3]:%.17g) $(c_p[4]:%.17g) $(c_p[5]:%.17g) $(c_p[6]:%.17g) $(vol:%.17g)" file out.txt
+print "{OUT_VALUES}" file out.txt
 """
 
 
