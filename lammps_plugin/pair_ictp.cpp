@@ -18,7 +18,6 @@
 #include "memory.h"
 #include "neigh_list.h"
 #include "neighbor.h"
-#include "platform.h"
 #include "update.h"
 #include "utils.h"
 
@@ -32,6 +31,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 using namespace LAMMPS_NS;
 
@@ -279,9 +280,23 @@ void PairICTP::coeff(int narg, char **arg)
 
 void PairICTP::load_model(const std::string &path, char **elements)
 {
-  if (!platform::file_is_readable(path))
+  // rank 0 reads the file and sends it to the others: one file system access however many ranks
+  std::string bytes;
+  bigint size = -1;
+  if (comm->me == 0) {
+    std::ifstream file(path, std::ios::binary);
+    if (file) {
+      bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+      size = file.bad() ? -1 : (bigint) bytes.size();
+    }
+  }
+  MPI_Bcast(&size, 1, MPI_LMP_BIGINT, 0, world);
+  if (size < 0)
     error->all(FLERR, "pair ictp: cannot read the model file {}; write one with ictp-deploy and give its path "
                "in pair_coeff", path);
+  if (size > MAXSMALLINT) error->all(FLERR, "pair ictp: model file {} is larger than 2 GB", path);
+  bytes.resize(size);
+  MPI_Bcast(bytes.data(), size, MPI_CHAR, 0, world);
 
   torch::jit::ExtraFilesMap extra{{"metadata.json", ""}};
   std::string failure;
@@ -299,7 +314,8 @@ void PairICTP::load_model(const std::string &path, char **elements)
     } else {
       device = torch::Device(device_arg);
     }
-    model = torch::jit::load(path, device, extra);
+    std::istringstream stream(bytes);
+    model = torch::jit::load(stream, device, extra);
     model.eval();
   } catch (const c10::Error &e) {
     failure = e.what_without_backtrace();
