@@ -212,10 +212,10 @@ void PairICTP::log_node_counts(int num_local)
   bigint counts[3] = {num_local, (bigint) atom_of.size() - num_local, (bigint) receivers.size()}, total[3];
   MPI_Allreduce(counts, total, 3, MPI_LMP_BIGINT, MPI_SUM, world);
   if (comm->me != 0) return;
-  if (fold_ghosts)
+  if (fold_ghosts) {
     utils::logmesg(lmp, "ICTP: {} atoms, {} edges; single rank: periodic images folded onto their atoms\n",
                    total[0], total[2]);
-  else {
+  } else {
     const double ratio = total[0] ? (double) total[1] / total[0] : 0.0;
     utils::logmesg(lmp, "ICTP: {} local atoms, {} ghost nodes (ghost/local = {:.2f}), {} edges on {} ranks\n",
                    total[0], total[1], ratio, total[2], comm->nprocs);
@@ -235,7 +235,6 @@ static double energy_unit_conversion(LAMMPS *lmp)
   if (units == "metal") return 1.0;
   if (units == "real") return EV_IN_KCAL_PER_MOL;
   lmp->error->all(FLERR, "pair ictp: units {} are not supported; use units metal (eV, Angstrom) or real", units);
-  return 0.0;
 }
 
 void PairICTP::settings(int narg, char **arg)
