@@ -7,6 +7,7 @@ import pytest
 import torch
 from ase import Atoms
 from lammps_helpers import (
+    NKTV2P_METAL,
     EXAMPLE_MOLECULE,
     deck,
     deploy_model,
@@ -165,3 +166,30 @@ def test_atoms_without_neighbours(model, model_file, tmp_path):
     ref = reference(model, atoms)
     assert np.abs(got[keys.FORCES]).max() == 0.0 and np.abs(got[keys.VIRIAL]).max() == 0.0
     assert np.allclose(got[keys.ENERGIES], ref[keys.ENERGIES], rtol=1e-12, atol=0)
+
+
+def test_pressure_is_minus_the_strain_derivative_of_the_energy(model_file, tmp_path):
+    """LAMMPS's own sign convention, independent of Python: P_xx V = -dE/d(eps_xx), by central differences."""
+    write_data(sic(2), tmp_path / "data.lmp")
+    h = 1e-5
+    run_in_process(
+        f"""units metal
+read_data data.lmp
+pair_style ictp
+pair_coeff * * {model_file} Si C
+thermo_style custom step pe pxx vol
+run 0
+print "$(pxx:%.17g) $(vol:%.17g)" file p.txt
+change_box all x scale {1 + h} remap
+run 0
+print "$(pe:%.17g)" file plus.txt
+change_box all x scale {(1 - h) / (1 + h):.17g} remap
+run 0
+print "$(pe:%.17g)" file minus.txt
+""",
+        tmp_path,
+    )
+    pxx, volume = np.loadtxt(tmp_path / "p.txt")
+    derivative = (np.loadtxt(tmp_path / "plus.txt") - np.loadtxt(tmp_path / "minus.txt")) / (2 * h)
+    assert abs(pxx) > 100.0  # bar: a meaningful test
+    assert np.isclose(pxx * volume / NKTV2P_METAL, -derivative, rtol=1e-6, atol=0)
