@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Sets up .venv and runs the main job on the bundled example data:
-# train a small model, evaluate it on held-out structures, deploy it, run it in ASE.
+# train a small model, evaluate it on held-out structures, deploy it, run it in ASE and in LAMMPS.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$root/scripts/setup_env.sh"
+bash "$root/scripts/setup_env.sh" lammps
 cd "$root"
 bin=.venv/bin
 run=runs/quickstart
@@ -12,4 +12,7 @@ rm -rf "$run"
 "$bin/ictp-eval" "$run/model.pt" examples/data/acac_test.xyz --csv "$run/errors.csv" --plots "$run"
 "$bin/ictp-deploy" "$run/model.pt" "$run/model.pth"
 "$bin/python" examples/ase_md.py "$run/model.pth" --molecule examples/data/acac_test.xyz --steps 20
+"$bin/ictp" doctor
+OMP_NUM_THREADS=1 "$bin/lmp" -in examples/lammps/nvt.lmp -var model "$run/model.pth" -var steps 1000 -log "$run/nvt.log" -screen none
+grep -A7 "^ *Step" "$run/nvt.log"
 echo "main job done: everything it wrote is in $run"

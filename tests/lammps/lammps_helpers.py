@@ -1,4 +1,4 @@
-"""Helpers of the LAMMPS tests: a stand-in for ictp-deploy, data files, decks, running LAMMPS, references."""
+"""Helpers of the LAMMPS tests: model files, data files, decks, running LAMMPS, references from ASE."""
 
 import json
 import os
@@ -11,11 +11,12 @@ import torch
 from ase import Atoms
 from ase.geometry import cellpar_to_cell
 
-import ictp
-from ictp import keys
+from ase.stress import voigt_6_to_full_3x3_stress
+
+from ictp import ICTPCalculator, keys
 from ictp.data.graph import atoms_to_graph, collate, edge_vectors
 from ictp.deploy import DeployedModel
-from ictp.model import predict
+from ictp.deploy.export import export
 
 
 NKTV2P_METAL = 1.6021765e6  # LAMMPS's eV/Å³ -> bar (force.cpp, units metal)
@@ -24,20 +25,12 @@ EXAMPLE_MOLECULE = Path(__file__).resolve().parents[2] / "examples" / "data" / "
 
 
 def deploy_model(model, path, **metadata):
-    """Write ``model`` as ictp-deploy does: scripted DeployedModel plus ``metadata.json`` (keys overridable)."""
-    meta = {
-        "format_version": 1,
-        "species": model.species,
-        "atomic_numbers": model.atomic_numbers.tolist(),
-        "r_max": model.r_max,
-        "num_layers": model.num_layers,
-        "dtype": str(model.dtype).replace("torch.", ""),
-        "units": {"energy": "eV", "length": "Å"},
-        "ictp_version": ictp.__version__,
-        "torch_version": torch.__version__,
-    }
-    meta.update(metadata)
-    torch.jit.save(torch.jit.script(DeployedModel(model)), str(path), _extra_files={"metadata.json": json.dumps(meta)})
+    """Write ``model`` with ictp-deploy's exporter; ``metadata`` replaces keys of its metadata.json afterwards."""
+    export(model, path, force=True)
+    if metadata:
+        extra = {"metadata.json": ""}
+        module = torch.jit.load(str(path), _extra_files=extra)
+        torch.jit.save(module, str(path), _extra_files={"metadata.json": json.dumps({**json.loads(extra["metadata.json"]), **metadata})})
     return path
 
 
@@ -51,16 +44,19 @@ def lammps_frame(atoms: Atoms) -> Atoms:
 
 
 def reference(model, atoms: Atoms) -> dict:
-    """ictp's Python results (eV, Å): energy, energies, forces, virial W and per-atom virials."""
-    out = predict(model, atoms, stress=bool(atoms.pbc.all()))
+    """What ASE gives through :class:`ictp.ICTPCalculator` (energy, energies, forces, virial W = -σV for
+    periodic cells), plus per-atom virials [N, 3, 3] (and a molecule's W) from the deployment contract."""
+    calc = ICTPCalculator(model)
+    periodic = bool(atoms.pbc.all())
+    calc.calculate(atoms, ["energy", "energies", "forces"] + (["stress"] if periodic else []))
+    ref = {keys.ENERGY: calc.results["energy"], keys.ENERGIES: calc.results["energies"], keys.FORCES: calc.results["forces"]}
     graph = collate([atoms_to_graph(atoms, model.atomic_numbers.tolist(), model.r_max)])
-    deployed = DeployedModel(model)(
-        graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph), len(atoms), True, True
-    )
-    ref = {k: out[k].double().numpy() for k in (keys.ENERGIES, keys.FORCES)}
-    ref[keys.ENERGY] = float(out[keys.ENERGY][0])
-    ref[keys.VIRIAL] = out[keys.VIRIAL][0].double().numpy() if keys.VIRIAL in out else deployed[keys.VIRIAL].numpy()
+    args = (graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph), len(atoms), True, True)
+    deployed = DeployedModel(model)(*args)
     ref[keys.ATOM_VIRIAL] = deployed[keys.ATOM_VIRIAL].numpy()
+    ref[keys.VIRIAL] = (
+        -voigt_6_to_full_3x3_stress(calc.results["stress"]) * atoms.get_volume() if periodic else deployed[keys.VIRIAL].numpy()
+    )
     return ref
 
 

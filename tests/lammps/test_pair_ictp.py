@@ -193,3 +193,33 @@ print "$(pe:%.17g)" file minus.txt
     derivative = (np.loadtxt(tmp_path / "plus.txt") - np.loadtxt(tmp_path / "minus.txt")) / (2 * h)
     assert abs(pxx) > 100.0  # bar: a meaningful test
     assert np.isclose(pxx * volume / NKTV2P_METAL, -derivative, rtol=1e-6, atol=0)
+
+
+def test_npt_is_stable(model_file, tmp_path):
+    """A short NPT run: the box responds to the model's pressure without blowing up."""
+    write_data(sic(2, rattle=0.0), tmp_path / "data.lmp")
+    commands = f"""
+units metal
+read_data data.lmp
+pair_style ictp
+pair_coeff * * {model_file} Si C
+velocity all create 300 4321 loop geom
+fix npt all npt temp 300 300 0.05 iso 0 0 0.5
+timestep 0.0005
+run 100
+print "$(vol:%.17g) $(temp:%.17g) $(pe:%.17g)" file end.txt
+"""
+    run_in_process(commands, tmp_path)
+    volume, temperature, energy = np.loadtxt(tmp_path / "end.txt")
+    assert np.isfinite(energy) and 0.8 < volume / (2 * 4.36) ** 3 < 1.2 and 0 < temperature < 1000
+
+
+def test_restart_then_pair_coeff_gives_the_same_energy(model_file, tmp_path):
+    write_data(sic(1, triclinic=True), tmp_path / "data.lmp")
+    setup = f"pair_style ictp\npair_coeff * * {model_file} Si C\n"
+    run_in_process(
+        f"units metal\nread_data data.lmp\n{setup}run 0\nprint \"$(pe:%.17g)\" file before.txt\nwrite_restart r.restart\n"
+        f"clear\nread_restart r.restart\n{setup}run 0\nprint \"$(pe:%.17g)\" file after.txt\n",
+        tmp_path,
+    )
+    assert np.isclose(np.loadtxt(tmp_path / "after.txt"), np.loadtxt(tmp_path / "before.txt"), rtol=1e-12, atol=0)
