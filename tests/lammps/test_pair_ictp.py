@@ -103,27 +103,36 @@ def test_units_real_converts_energies(model, model_file, tmp_path):
     assert np.abs(got[keys.FORCES] - ev * ref[keys.FORCES]).max() < 1e-10 * ev * np.abs(ref[keys.FORCES]).max()
 
 
-def test_nve_conserves_energy(model_file, tmp_path):
-    atoms = sic(2, rattle=0.0)
-    write_data(atoms, tmp_path / "data.lmp")
-    commands = f"""
+def md_commands(model_file, fix: str, steps: int, output: str) -> str:
+    """A deck that reads data.lmp, starts at 300 K with a 0.5 fs step, runs ``fix`` and ``output`` for ``steps``."""
+    return f"""
 units metal
 read_data data.lmp
 pair_style ictp
 pair_coeff * * {model_file} Si C
 velocity all create 300 12345 loop geom
-fix nve all nve
+fix md all {fix}
 timestep 0.0005
-variable etot equal etotal
-fix etot all print 20 "${{etot}}" file etot.txt screen no
-thermo 20
-run 300
+{output}
+thermo 100
+run {steps}
 """
-    run_in_process(commands, tmp_path)
-    etot = np.loadtxt(tmp_path / "etot.txt")
+
+
+def test_nve_conserves_energy(model_file, tmp_path):
+    """2000 steps (1 ps): no drift of the total energy beyond its fluctuation, which is far below kT."""
+    atoms = sic(2, rattle=0.0)
+    write_data(atoms, tmp_path / "data.lmp")
+    output = 'variable etot equal etotal\nfix etot all print 10 "$(step) ${etot}" file etot.txt screen no'
+    run_in_process(md_commands(model_file, "nve", 2000, output), tmp_path)
+    step, etot = np.loadtxt(tmp_path / "etot.txt").T
+    time_ns = step * 0.0005e-3
+    drift = np.polyfit(time_ns, etot, 1)[0] / len(atoms)  # eV per atom per ns
+    print(f"NVE drift {drift:.3g} eV/atom/ns, fluctuation {np.std(etot) / len(atoms):.3g} eV/atom")
     kinetic = 1.5 * len(atoms) * 8.617333e-5 * 300
-    assert len(etot) == 16
+    assert len(etot) == 201
     assert np.ptp(etot) < 1e-3 * kinetic, np.ptp(etot)
+    assert abs(drift) < 5e-3, drift
 
 
 def test_null_type_under_hybrid_overlay(model, model_file, tmp_path):
@@ -198,19 +207,9 @@ print "$(pe:%.17g)" file minus.txt
 def test_npt_is_stable(model_file, tmp_path):
     """A short NPT run: the box responds to the model's pressure without blowing up."""
     write_data(sic(2, rattle=0.0), tmp_path / "data.lmp")
-    commands = f"""
-units metal
-read_data data.lmp
-pair_style ictp
-pair_coeff * * {model_file} Si C
-velocity all create 300 4321 loop geom
-fix npt all npt temp 300 300 0.05 iso 0 0 0.5
-timestep 0.0005
-run 100
-print "$(vol:%.17g) $(temp:%.17g) $(pe:%.17g)" file end.txt
-"""
-    run_in_process(commands, tmp_path)
-    volume, temperature, energy = np.loadtxt(tmp_path / "end.txt")
+    output = 'fix end all print 100 "$(vol:%.17g) $(temp:%.17g) $(pe:%.17g)" file end.txt screen no'
+    run_in_process(md_commands(model_file, "npt temp 300 300 0.05 iso 0 0 0.5", 100, output), tmp_path)
+    volume, temperature, energy = np.loadtxt(tmp_path / "end.txt")[-1]
     assert np.isfinite(energy) and 0.8 < volume / (2 * 4.36) ** 3 < 1.2 and 0 < temperature < 1000
 
 
