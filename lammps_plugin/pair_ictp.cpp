@@ -51,6 +51,23 @@ static const double STANDARD_MASS[] = {
   210, 222, 223, 226, 227, 232, 231, 238, 237, 244.1,
 };
 
+/* torch's thread count is process-wide: set this pair style's for the call, give the host process
+   (lmp, or a Python script that also uses torch) its own back afterwards */
+
+namespace {
+struct TorchThreads {
+  int previous;
+  explicit TorchThreads(int n) : previous(at::get_num_threads())
+  {
+    if (n != previous) at::set_num_threads(n);
+  }
+  ~TorchThreads()
+  {
+    if (at::get_num_threads() != previous) at::set_num_threads(previous);
+  }
+};
+}    // namespace
+
 /* ---------------------------------------------------------------------- */
 
 PairICTP::PairICTP(LAMMPS *lmp) : Pair(lmp), device(torch::kCPU)
@@ -68,8 +85,6 @@ PairICTP::PairICTP(LAMMPS *lmp) : Pair(lmp), device(torch::kCPU)
   energy_conversion = 1.0;
   fold_ghosts = true;
   first_call = true;
-  // with the optimising graph executor, torch returns wrong gradients after some calls
-  torch::jit::setGraphExecutorOptimize(false);
 }
 
 PairICTP::~PairICTP()
@@ -95,6 +110,9 @@ void PairICTP::compute(int eflag, int vflag)
   torch::Tensor energy, energies, forces, virial_tensor, atom_virial_tensor;
   std::string failure;
   try {
+    // with the optimising graph executor, torch returns wrong gradients after some calls
+    torch::jit::GraphOptimizerEnabledGuard no_optimizer(false);
+    TorchThreads threads(nthreads);
     auto int64 = torch::TensorOptions().dtype(torch::kInt64);
     auto float64 = torch::TensorOptions().dtype(torch::kFloat64);
     std::vector<torch::jit::IValue> inputs{
@@ -255,7 +273,6 @@ void PairICTP::settings(int narg, char **arg)
                  key);
     }
   }
-  at::set_num_threads(nthreads);
 }
 
 /* ----------------------------------------------------------------------
@@ -404,7 +421,7 @@ void PairICTP::init_style()
                             num_layers, r_max, neighbor->skin);
   }
   if (comm->me == 0)
-    utils::logmesg(lmp, "ICTP: device {}, {} torch thread(s) per rank, {}\n", device.str(), at::get_num_threads(),
+    utils::logmesg(lmp, "ICTP: device {}, {} torch thread(s) per rank, {}\n", device.str(), nthreads,
                    comm_note);
 
   for (int t = 1; t <= atom->ntypes; t++) {

@@ -222,3 +222,20 @@ def test_restart_then_pair_coeff_gives_the_same_energy(model_file, tmp_path):
         tmp_path,
     )
     assert np.isclose(np.loadtxt(tmp_path / "after.txt"), np.loadtxt(tmp_path / "before.txt"), rtol=1e-12, atol=0)
+
+
+def test_host_python_keeps_its_torch_settings(model, model_file, tmp_path, monkeypatch):
+    """LAMMPS driven from Python with `threads 1`: torch's thread count and graph optimiser are the host's after.
+
+    (LAMMPS itself sets the OpenMP thread count, which torch shares, to OMP_NUM_THREADS or 1 when it starts.)
+    """
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    write_data(sic(1, triclinic=True), tmp_path / "data.lmp")
+    threads, optimize = torch.get_num_threads(), torch._C._get_graph_executor_optimize()
+    torch.set_num_threads(2)
+    try:
+        got = run_lammps(deck(model_file).replace("pair_style ictp", "pair_style ictp threads 1"), tmp_path)
+        assert torch.get_num_threads() == 2 and torch._C._get_graph_executor_optimize() == optimize
+    finally:
+        torch.set_num_threads(threads)
+    assert_agree(got, reference(model, sic(1, triclinic=True)))
