@@ -31,7 +31,10 @@ def test_model_keys_match_the_model_constructor():
      ("num_channels: 8\n", "train_file is required"),
      ("train_file: a.xyz\nE0s: guess\n", "E0s must be"),
      ("train_file: a.xyz\ndefault_dtype: float16\n", "default_dtype"),
-     ("- a\n- b\n", "mapping")],
+     ("- a\n- b\n", "mapping"),
+     ("train_file: a.xyz\nlr: fast\n", "lr must be of type float, got 'fast'"),
+     ("train_file: a.xyz\nbatch_size: 2.5\n", "batch_size must be of type int"),
+     ("train_file: a.xyz\namsgrad: 1\n", "amsgrad must be of type bool")],
 )  # fmt: skip
 def test_config_errors_name_the_problem(tmp_path, text, match):
     path = tmp_path / "run.yaml"

@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -73,9 +73,10 @@ class TrainingConfig:
     virials_weight: float = 0.0
 
     def validate(self) -> "TrainingConfig":
-        """Check values that no type annotation can; returns self."""
+        """Check types and values; returns self."""
         if isinstance(self.test_file, str):
             self.test_file = [self.test_file]
+        self._check_types()
         if not self.train_file:
             raise ValueError("train_file is required: the extended XYZ file with the training structures")
         if self.default_dtype not in ("float32", "float64"):
@@ -90,6 +91,17 @@ class TrainingConfig:
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         return self
+
+    def _check_types(self):
+        """Plain fields must hold their annotated type (an int is fine for a float, None for an Optional)."""
+        accepted = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+        for name, annotation in get_type_hints(TrainingConfig).items():
+            args = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) is Union else [annotation]
+            value = getattr(self, name)
+            if value is None or len(args) != 1 or args[0] not in accepted:
+                continue
+            if not isinstance(value, accepted[args[0]]) or (isinstance(value, bool) and args[0] is not bool):
+                raise ValueError(f"{name} must be of type {args[0].__name__}, got {value!r}")
 
     @property
     def directory(self) -> Path:
