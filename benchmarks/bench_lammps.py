@@ -31,7 +31,7 @@ LAMMPS runs inside Python) restores MKL.
 
     python benchmarks/bench_lammps.py                                 # 1,000 and 8,000 atoms, 32 and 16 channels
     python benchmarks/bench_lammps.py --cells 5 --channels 32 --mpi-ranks 2 --steps 3 --launch preload
-    python benchmarks/bench_lammps.py --cells 5 10 22 --device cuda   # with a GPU: ~85k atoms too
+    python benchmarks/bench_lammps.py --cells 5 10 23 --device cuda   # with a GPU: 97,336 atoms too
 """
 
 import argparse

