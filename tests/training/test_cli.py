@@ -63,7 +63,11 @@ def test_resume_continues_with_more_epochs(run_yaml, tmp_path):
 def test_ctrl_c_keeps_the_last_epoch_and_the_run_resumes(run_yaml, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(PYTHON_DIR)}
     command = [sys.executable, "-m", "ictp.training.cli", "--config", str(run_yaml), "max_num_epochs=1000", "--no-progress"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A shell's background jobs inherit SIGINT ignored, and so would this child: give it the default back.
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=restore
+    )
     checkpoint = tmp_path / "run" / "checkpoint.pt"
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline:
