@@ -2,7 +2,7 @@
 
 import os
 import pickle
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, Union
 
@@ -18,14 +18,17 @@ FORMAT_VERSION = 1
 def atomic_write(path: Union[str, Path], write: Callable[[str], None]):
     """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then rename it to ``path``.
 
-    A crash or an exception in ``write`` never leaves half a file (the temporary one is removed).
+    A crash or an exception in ``write`` never leaves half a file (the temporary one is removed);
+    the data reach the disk before the rename. The file gets the permissions of a plain ``open``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(handle)
+    tmp = str(path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp")
+    open(tmp, "xb").close()  # a new name, created with the umask's permissions (unlike mkstemp's 0600)
     try:
         write(tmp)
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
