@@ -1,6 +1,7 @@
 """The training configuration: YAML, overrides, validation and helpful errors."""
 
 import pytest
+import torch
 
 from ictp.training.config import TrainingConfig, load_config, parse_overrides
 
@@ -34,7 +35,8 @@ def test_model_keys_match_the_model_constructor():
      ("- a\n- b\n", "mapping"),
      ("train_file: a.xyz\nlr: fast\n", "lr must be of type float, got 'fast'"),
      ("train_file: a.xyz\nbatch_size: 2.5\n", "batch_size must be of type int"),
-     ("train_file: a.xyz\namsgrad: 1\n", "amsgrad must be of type bool")],
+     ("train_file: a.xyz\namsgrad: 1\n", "amsgrad must be of type bool"),
+     ("train_file: a.xyz\ndevice: gpu0\n", "not a torch device")],
 )  # fmt: skip
 def test_config_errors_name_the_problem(tmp_path, text, match):
     path = tmp_path / "run.yaml"
@@ -48,3 +50,9 @@ def test_override_errors():
         parse_overrides(["lr"])
     with pytest.raises(ValueError, match="did you mean 'lr'"):
         parse_overrides(["lrr=0.1"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(ValueError, match="sees no CUDA GPU; use device: cpu"):
+        load_config(None, ["train_file=a.xyz", "device=cuda"])

@@ -90,7 +90,18 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        self._check_device()
         return self
+
+    def _check_device(self):
+        import torch
+
+        try:
+            device = torch.device(self.device)
+        except RuntimeError as error:
+            raise ValueError(f"device {self.device!r} is not a torch device (cpu, cuda, cuda:N): {error}") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but this torch sees no CUDA GPU; use device: cpu")
 
     def _check_types(self):
         """Plain fields must hold their annotated type (an int is fine for a float, None for an Optional)."""
