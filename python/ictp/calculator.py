@@ -12,6 +12,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from . import keys
 from .data.graph import species_indices
 from .data.neighbors import neighbor_list
+from .devices import resolve_device
 from .deploy.export import load_deployed, run
 from .deploy.module import DeployedModel
 from .model import ICTP
@@ -56,7 +57,7 @@ class ICTPCalculator(Calculator):
         super().__init__(**kwargs)
         if skin < 0:
             raise ValueError(f"skin must be >= 0 (Å), got {skin}")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.module, self.model_numbers, self.r_max = _load(model, self.device)
         self.skin = float(skin)
         self.neighbor_list_builds = 0

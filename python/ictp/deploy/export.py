@@ -23,6 +23,7 @@ from ase import Atoms
 
 from .. import __version__, keys
 from ..data.graph import atoms_to_graph, collate, edge_vectors
+from ..devices import resolve_device
 from ..model import ICTP, predict
 from ..training.checkpoint import atomic_write
 from .module import DeployedModel
@@ -160,6 +161,7 @@ def export(
     dtype = model.dtype if dtype is None else names.get(dtype, dtype)
     if dtype not in TOLERANCE:
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    device = resolve_device(device)
     metadata = _metadata(model, dtype)
     deployed = DeployedModel(copy.deepcopy(model).to(device=device, dtype=dtype)).eval()
     scripted = torch.jit.script(deployed)

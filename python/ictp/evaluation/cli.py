@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from ..devices import resolve_device
 from ..training.checkpoint import load_model
 from .metrics import evaluate_files, format_table
 
@@ -31,7 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     label_keys = {f"{k}_key": getattr(args, f"{k}_key") for k in ("energy", "forces", "stress", "virial", "config_type")}
     try:
-        model = load_model(args.model, args.device)
+        model = load_model(args.model, resolve_device(args.device))
         rows = evaluate_files(model, args.files, label_keys, args.batch_size, args.device, args.plots)
     except (OSError, ValueError, RuntimeError) as error:
         print(f"ictp-eval: error: {error}", file=sys.stderr)

@@ -94,14 +94,9 @@ class TrainingConfig:
         return self
 
     def _check_device(self):
-        import torch
+        from ..devices import resolve_device
 
-        try:
-            device = torch.device(self.device)
-        except RuntimeError as error:
-            raise ValueError(f"device {self.device!r} is not a torch device (cpu, cuda, cuda:N): {error}") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} asked for, but this torch sees no CUDA GPU; use device: cpu")
+        resolve_device(self.device)
 
     def _check_types(self):
         """Plain fields must hold their annotated type (an int is fine for a float, None for an Optional)."""
