@@ -53,7 +53,7 @@ class DeployedModel(nn.Module):
             raise ValueError(f"num_local = {num_local} must lie between 0 and the number of atoms, {num_nodes}")
         if edge_index.dim() != 2 or edge_index.shape[0] != 2 or edge_vectors.shape != (edge_index.shape[1], 3):
             raise ValueError("edge_index must be [2, E] and edge_vectors [E, 3]")
-        if num_nodes > 0 and (int(species.min()) < 0 or int(species.max()) >= self.num_species):
+        if bool(((species < 0) | (species >= self.num_species)).any()):  # one host sync on a GPU
             raise ValueError(f"species indices must lie in [0, {self.num_species})")
         dtype = self.model.scale.dtype
         vectors = edge_vectors.detach().to(dtype).requires_grad_(True)
