@@ -236,23 +236,7 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
     metrics_path = run_dir / "metrics.csv"
     bar = tqdm(total=config.max_num_epochs, initial=start_epoch, unit="epoch", disable=not progress, dynamic_ncols=True)
     for epoch in range(start_epoch, config.max_num_epochs):
-        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        order = torch.randperm(len(train_set), generator=generator).tolist()
-        train_loss = 0.0
-        model.train()
-        for start in range(0, len(order) - config.batch_size + 1, config.batch_size):  # drop_last
-            batch = train_set.batch(group.share(order[start : start + config.batch_size]), device)
-            out = evaluate_batch(model, batch, virial=config.virials_weight > 0, create_graph=True)
-            loss, _ = weighted_loss(out, batch, config.energy_weight, config.forces_weight, config.virials_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            group.sum_gradients(parameters)
-            if config.clip_grad:
-                torch.nn.utils.clip_grad_norm_(parameters, config.clip_grad)
-            optimizer.step()
-            if ema is not None:
-                ema.update(parameters)
-            train_loss += loss.item()
+        train_loss = _train_epoch(model, train_set, config, epoch, optimizer, ema, group)
         model.eval()
         if ema is not None:
             ema.swap(parameters)
@@ -267,6 +251,7 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
             ema.swap(parameters)
         scheduler.step(metrics["valid_loss"])
         if group.is_main:
+            _append_metrics(metrics_path, metrics)  # before the checkpoint: resume trims rows past it
             checkpoint = {
                 "model": model_to_dict(model),
                 "optimizer": optimizer.state_dict(),
@@ -274,11 +259,6 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
                 "ema": [s.clone() for s in ema.shadow] if ema is not None else [],
                 "epoch": epoch, "best": best, "best_epoch": best_epoch,
             }  # fmt: skip
-            with open(metrics_path, "a", newline="") as handle:  # before the checkpoint: resume trims rows past it
-                writer = csv.DictWriter(handle, fieldnames=list(metrics))
-                if handle.tell() == 0:
-                    writer.writeheader()
-                writer.writerow(metrics)
             atomic_save(checkpoint, checkpoint_path)
         summary = (
             f"train loss {metrics['train_loss']:.4g}, valid loss {metrics['valid_loss']:.4g}, "
@@ -292,6 +272,37 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
             break
     bar.close()
     log(f"best validation loss {best:.4g} at epoch {best_epoch}; model: {run_dir / 'model.pt'}")
+
+
+def _train_epoch(model, train_set: GraphDataset, config: TrainingConfig, epoch: int, optimizer, ema, group) -> float:
+    """One pass over the training set in a seeded order (drop_last); returns this process's summed loss."""
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+    order = torch.randperm(len(train_set), generator=generator).tolist()
+    parameters = list(model.parameters())
+    train_loss = 0.0
+    model.train()
+    for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
+        batch = train_set.batch(group.share(order[start : start + config.batch_size]), group.device)
+        out = evaluate_batch(model, batch, virial=config.virials_weight > 0, create_graph=True)
+        loss, _ = weighted_loss(out, batch, config.energy_weight, config.forces_weight, config.virials_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        group.sum_gradients(parameters)
+        if config.clip_grad:
+            torch.nn.utils.clip_grad_norm_(parameters, config.clip_grad)
+        optimizer.step()
+        if ema is not None:
+            ema.update(parameters)
+        train_loss += loss.item()
+    return train_loss
+
+
+def _append_metrics(path: Path, metrics: Dict[str, float]):
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(metrics))
+        if handle.tell() == 0:
+            writer.writeheader()
+        writer.writerow(metrics)
 
 
 def _report(run_dir: Path, config: TrainingConfig, group: Distributed, log):
