@@ -7,14 +7,13 @@ components (meV/Å) and stress components (GPa), per file and per config_type.
 """
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 from ..devices import resolve_device
 from ..training.checkpoint import load_model
-from .metrics import evaluate_files, format_table
+from .metrics import evaluate_files, format_table, write_csv
 
 __all__ = ["main"]
 
@@ -39,10 +38,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     print(format_table(rows))
     if args.csv:
-        with open(args.csv, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_csv(rows, args.csv)
     return 0
 
 

@@ -4,6 +4,7 @@ Units of the reported errors: total energy meV, energy per atom meV/atom,
 force components meV/Å, stress components GPa (1 eV/Å³ = 160.2177 GPa).
 """
 
+import csv
 import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -18,7 +19,7 @@ from ..data.extxyz import Configuration, read_configurations
 from ..model import evaluate_batch
 from .plots import parity_plot
 
-__all__ = ["COLUMNS", "error_metrics", "evaluate_files", "format_table", "grouped_metrics", "predict_configurations"]
+__all__ = ["COLUMNS", "error_metrics", "evaluate_files", "format_table", "grouped_metrics", "predict_configurations", "write_csv"]
 
 EV_PER_A3_IN_GPA = 1.0 / GPa
 
@@ -118,3 +119,11 @@ def evaluate_files(model, paths, label_keys: dict, batch_size: int = 10, device:
         if plots is not None:
             parity_plot(configurations, predictions, plots / f"{path.name.split('.')[0]}_parity.png", title=path.name)
     return rows
+
+
+def write_csv(rows: List[Dict[str, object]], path: Path):
+    """Metric rows as CSV, one column per key (NaN where a label is missing)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)

@@ -110,6 +110,11 @@ class TrainingConfig:
                 raise ValueError(f"{name} must be of type {args[0].__name__}, got {value!r}")
 
     @property
+    def label_keys(self) -> Dict[str, Optional[str]]:
+        """Keyword arguments of :func:`ictp.data.extxyz.read_configurations` naming the labels."""
+        return {f"{k}_key": getattr(self, f"{k}_key") for k in ("energy", "forces", "stress", "virial", "config_type")}
+
+    @property
     def directory(self) -> Path:
         """Where everything of this run is written."""
         return Path(self.run_dir) if self.run_dir else Path("runs") / self.name

@@ -26,7 +26,7 @@ from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, read_configurations
 from ..data.stats import average_num_neighbors, fit_atomic_energies, isolated_atom_energies, scale_and_shift
 from ..model import ICTP, evaluate_batch
-from ..evaluation.metrics import evaluate_files, format_table, predict_configurations
+from ..evaluation.metrics import evaluate_files, format_table, predict_configurations, write_csv
 from ..evaluation.plots import loss_curves, parity_plot
 from .checkpoint import atomic_save, load_model, model_to_dict, save_model
 from .config import TrainingConfig
@@ -82,9 +82,7 @@ def _trainable(configs: List[Configuration]) -> List[Configuration]:
 
 
 def _read(path, config: TrainingConfig) -> List[Configuration]:
-    return read_configurations(
-        path, config.energy_key, config.forces_key, config.stress_key, config.virial_key, config.config_type_key
-    )
+    return read_configurations(path, **config.label_keys)
 
 
 def _reference_energies(train: List[Configuration], numbers: List[int], config: TrainingConfig) -> np.ndarray:
@@ -195,15 +193,16 @@ def train(config: TrainingConfig, resume: bool = False, log: Callable[[str], Non
             raise ValueError(f"batch_size ({config.batch_size}) must be at least the number of processes ({group.world_size})")
         if not group.is_main:
             log, progress = (lambda *_: None), False
-        _run(config, resume, log, progress, group)
+        valid = _run(config, resume, log, progress, group)
     finally:
         group.close()
     if group.is_main:
-        _report(run_dir, config, group, log)
+        _report(run_dir, config, valid, group.device, log)
     return run_dir
 
 
-def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distributed):
+def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distributed) -> List[Configuration]:
+    """The epochs of a run; returns the validation structures (for the report)."""
     run_dir = config.directory
     checkpoint_path = run_dir / "checkpoint.pt"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -272,6 +271,7 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
             break
     bar.close()
     log(f"best validation loss {best:.4g} at epoch {best_epoch}; model: {run_dir / 'model.pt'}")
+    return valid_set.configurations
 
 
 def _train_epoch(model, train_set: GraphDataset, config: TrainingConfig, epoch: int, optimizer, ema, group) -> float:
@@ -305,19 +305,13 @@ def _append_metrics(path: Path, metrics: Dict[str, float]):
         writer.writerow(metrics)
 
 
-def _report(run_dir: Path, config: TrainingConfig, group: Distributed, log):
+def _report(run_dir: Path, config: TrainingConfig, valid: List[Configuration], device, log):
     """After training: loss curves, the best model's validation parity plot and its errors on the test files."""
-    device = group.device
     loss_curves(run_dir / "metrics.csv", run_dir / "loss.png")
     model = load_model(run_dir / "model.pt", device)
-    valid = _split(_trainable(_read(config.train_file, config)), config)[1]
     parity_plot(valid, predict_configurations(model, valid, config.valid_batch_size, device), run_dir / "valid_parity.png", "validation")
     if not config.test_file:
         return
-    label_keys = {f"{k}_key": getattr(config, f"{k}_key") for k in ("energy", "forces", "stress", "virial", "config_type")}
-    rows = evaluate_files(model, config.test_file, label_keys, config.valid_batch_size, device, plots=run_dir)
-    with open(run_dir / "test_errors.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    rows = evaluate_files(model, config.test_file, config.label_keys, config.valid_batch_size, device, plots=run_dir)
+    write_csv(rows, run_dir / "test_errors.csv")
     log("errors of the best model on the test files:\n" + format_table(rows))
