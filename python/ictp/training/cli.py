@@ -55,6 +55,18 @@ def resumed_config(run_dir: Path, overrides: List[str]) -> TrainingConfig:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    code = _main(argv)
+    if argv is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Under torchrun, leave without interpreter teardown: destroying gloo's threads there can
+        # abort a finished process ("terminate called without an active exception"), and torchrun
+        # then kills the other processes, rank 0 still writing its report among them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Optional[List[str]]) -> int:
     parser = argparse.ArgumentParser(prog="ictp-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", type=Path, help="YAML file with the run's settings")

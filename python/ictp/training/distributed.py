@@ -59,4 +59,6 @@ class Distributed:
 
     def close(self):
         if self.started_here:
+            # all processes leave together: one tearing down gloo while another still runs can abort it
+            dist.barrier()
             dist.destroy_process_group()
