@@ -55,10 +55,12 @@ def test_edge_tensor_product_is_equivariant(rep_name, odd, improper):
     instr = couplings(h, y, irreps_up_to(3, odd), odd_products=odd)
     out_layout = output_layout(h, y, instr, rep.dim)
     tp = EdgeTensorProduct(h, y, instr, out_layout, rep)
-    hx, yx = random_features(h, rep, (7, 4)), random_features(y, rep, (7,), seed=3)
+    hx, yx = random_features(h, rep, (5, 4)), random_features(y, rep, (7,), seed=3)
     w = torch.randn(7, 4, tp.num_paths, dtype=F64)
-    out = tp(hx, yx, w)
-    rotated = tp(rotate(hx, h, rep, rotation), rotate(yx, y, rep, rotation), w)
+    edge_index = torch.tensor([[0, 1, 1, 2, 3, 4, 4], [1, 0, 2, 1, 4, 3, 3]])
+    out = tp(hx, yx, w, edge_index)
+    assert out.shape == (5, 4, out_layout.dim)
+    rotated = tp(rotate(hx, h, rep, rotation), rotate(yx, y, rep, rotation), w, edge_index)
     torch.testing.assert_close(rotated, rotate(out, out_layout, rep, rotation), atol=1e-12, rtol=0)
 
 

@@ -21,6 +21,7 @@ from ..nn.interaction import InteractionBlock
 from ..nn.product_basis import ProductBasisBlock
 from ..nn.radial import RadialEmbedding
 from ..nn.readout import LinearReadout, MLPReadout
+from ..nn.tensor_product import ChannelwiseProduct, EdgeTensorProduct
 from ..tensors.irreps import irreps_up_to
 from ..tensors.representation import get_representation
 from .predict import predict
@@ -197,6 +198,30 @@ class ICTP(nn.Module):
         See :func:`ictp.model.predict.predict`.
         """
         return predict(self, atoms, stress=stress)
+
+    def set_kernels(self, name: str) -> "ICTP":
+        """Choose how the tensor products run; the numbers are the same either way (to rounding).
+
+        * ``"reference"`` (default): plain PyTorch, differentiable to any order (training,
+          TorchScript, any device).
+        * ``"fused"``: ictp's CPU kernels (:mod:`ictp.kernels`, compiled on first use), several
+          times faster with far less memory, first derivatives only (energy, forces, stress).
+
+        Returns the model. Raises :class:`ictp.native.NativeBuildError` if the kernels
+        cannot be compiled here, ValueError for another name or a model not on the CPU.
+        """
+        if name not in ("reference", "fused"):
+            raise ValueError(f"kernels must be 'reference' or 'fused', got {name!r}")
+        if name == "fused":
+            if self.scale.device.type != "cpu":
+                raise ValueError(f"the fused kernels run on the CPU; this model is on {self.scale.device}")
+            from .. import kernels
+
+            kernels.load()
+        for module in self.modules():
+            if isinstance(module, (EdgeTensorProduct, ChannelwiseProduct)):
+                module.fused = name == "fused"
+        return self
 
     @property
     def dtype(self) -> torch.dtype:

@@ -80,15 +80,11 @@ class InteractionBlock(nn.Module):
     ):
         """``h [N, C, dim_in]``, ``edge_harmonics [E, dim_Y]``, ``edge_radial [E, num_bessel]``,
         ``edge_index [2, E]`` (receiver, sender) → ``A [N, C_p, dim_A]``, ``sc [N, C, dim_out]``."""
-        receiver, sender = edge_index[0], edge_index[1]
         if self.skip is not None:
             sc = self.skip(h, species)
         else:
             sc = h.new_zeros(h.shape[0], self.num_channels, self.out_dim)
         h = self.linear_up(h)
         weights = self.radial(edge_radial).reshape(-1, self.num_channels, self.conv.num_paths)  # [E, C, P]
-        messages = self.conv(h.index_select(0, sender), edge_harmonics, weights)  # [E, C, dim_msg]
-        aggregated = torch.zeros(
-            h.shape[0], messages.shape[1], messages.shape[2], dtype=messages.dtype, device=messages.device
-        ).index_add(0, receiver, messages)  # [N, C, dim_msg]
+        aggregated = self.conv(h, edge_harmonics, weights, edge_index)  # [N, C, dim_msg]
         return self.linear_down(aggregated) / avg_num_neighbors, sc

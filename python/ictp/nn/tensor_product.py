@@ -6,8 +6,11 @@
   one-channel edge harmonics, each path weighted by a per-edge, per-channel
   radial weight (the interaction's convolution).
 
-Both are plain dense matrix products over precomputed coupling matrices, so
-they are TorchScript-able and fast on CPUs and GPUs; the representation
+Each has two implementations that give the same numbers: the reference, plain
+dense matrix products over precomputed coupling matrices (TorchScript-able,
+differentiable to any order, used in training), and the fused CPU kernels of
+:mod:`ictp.kernels` (``fused = True``; first derivatives only, far less memory
+traffic), which :meth:`ictp.ICTP.set_kernels` switches on. The representation
 (dense ``3^l`` or compressed ``2l+1``) only changes the tables.
 """
 
@@ -17,6 +20,7 @@ from typing import List, Sequence
 import torch
 from torch import nn
 
+from .. import kernels
 from ..tensors.irreps import Layout
 from ..tensors.products import Coupling
 from ..tensors.representation import Representation
@@ -67,6 +71,9 @@ class ChannelwiseProduct(nn.Module):
         if set(layout2.mults) - {1}:
             raise ValueError(f"the second factor must be a plain tensor, got layout {layout2}")
         self.layout_out = layout_out
+        self.fused = False
+        self.register_buffer("couplings", _product_couplings(layout1, layout2, instructions, rep), persistent=False)
+        self.register_buffer("values", _coupling_values(layout1, layout2, instructions, rep), persistent=False)
         used = sorted({c.i1 for c in instructions})
         blocks = []
         # For every coupling: (which block product, first column, number of columns).
@@ -95,6 +102,8 @@ class ChannelwiseProduct(nn.Module):
             col[c.i1] += d3
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return self._fused(x, y)
         results: List[torch.Tensor] = []
         for block in self.blocks:
             results.append(block(x, y))
@@ -105,17 +114,26 @@ class ChannelwiseProduct(nn.Module):
             pieces.append(piece.reshape(n, c, piece.shape[2] * d))
         return torch.cat(pieces, dim=2)
 
+    @torch.jit.unused
+    def _fused(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x_last = x.transpose(1, 2).contiguous()  # free when x came from a fused product
+        y_last = x_last if y is x else y.transpose(1, 2).contiguous()
+        out = kernels.channelwise_product(x_last, y_last, self.couplings, self.values, self.layout_out.dim)
+        return out.transpose(1, 2)
+
 
 class EdgeTensorProduct(nn.Module):
-    """Weighted product of sender features with edge harmonics, ``uvu`` normalised.
+    """The interaction's convolution: weighted products of sender features with edge harmonics, summed per receiver.
 
-    ``m_e^{(p)} = w_e[u, p] · α_{l3} · (h_{j,u}^{(l1)} ⊗ Y_e^{(l2)})^{(l3)}`` with
-    ``α_{l3} = 1/sqrt(#paths into l3)``. The harmonics are contracted with the
-    coupling tables first (``[E, h_dim, out_dim]``, independent of channels), then
-    applied to every channel as one batched matrix product.
+    ``M_i = Σ_{edges j→i} m_ij`` with ``m_ij^{(p)} = w_ij[u, p] · α_{l3} · (h_{j,u}^{(l1)} ⊗ Y_ij^{(l2)})^{(l3)}``,
+    one message per path p, ``α_{l3} = 1/sqrt(#paths into l3)`` (``uvu`` normalisation).
+    The reference contracts the harmonics with the coupling tables first
+    (``[E, h_dim, out_dim]``, independent of channels), then applies them to every
+    channel as one batched matrix product.
 
-    Shapes: ``h [E, C, layout_h.dim]``, ``y [E, layout_y.dim]``,
-    ``weights [E, C, num_paths]`` → ``[E, C, layout_out.dim]``.
+    Shapes: ``h [N, C, layout_h.dim]`` (node features), ``y [E, layout_y.dim]``,
+    ``weights [E, C, num_paths]``, ``edge_index [2, E]`` (receiver, sender) →
+    ``[N, C, layout_out.dim]``.
     """
 
     def __init__(
@@ -129,17 +147,20 @@ class EdgeTensorProduct(nn.Module):
         super().__init__()
         if set(layout_h.mults) - {1} or set(layout_y.mults) - {1}:
             raise ValueError("the edge tensor product takes plain features and plain harmonics")
-        self.layout_out = layout_out
+        self.fused = False
         self.num_paths = len(instructions)
         self.h_dim, self.out_dim = layout_h.dim, layout_out.dim
         table = torch.zeros(layout_y.dim, layout_h.dim, layout_out.dim, dtype=torch.float64)
-        path_of_column = []
+        path_of_column, paths, values = [], [], []
         col = 0
         for p, c in enumerate(instructions):
             l1, l2, l3 = layout_h.irreps[c.i1].l, layout_y.irreps[c.i2].l, c.irrep_out.l
             coupling = rep.coupling(l1, l2, l3) / math.sqrt(layout_out.mult(c.irrep_out))  # [d1, d2, d3]
-            h0, y0, d3 = layout_h.offsets[c.i1], layout_y.offsets[c.i2], coupling.shape[2]
-            table[y0 : y0 + coupling.shape[1], h0 : h0 + coupling.shape[0], col : col + d3] = coupling.transpose(0, 1)
+            h0, y0 = layout_h.offsets[c.i1], layout_y.offsets[c.i2]
+            d1, d2, d3 = coupling.shape
+            table[y0 : y0 + d2, h0 : h0 + d1, col : col + d3] = coupling.transpose(0, 1)
+            paths.append([h0, d1, y0, d2, col, d3, sum(v.numel() for v in values)])
+            values.append(coupling.reshape(-1))
             path_of_column += [p] * d3
             col += d3
         self.register_buffer("table", table.reshape(layout_y.dim, -1))  # [y_dim, h_dim * out_dim]
@@ -148,9 +169,43 @@ class EdgeTensorProduct(nn.Module):
         expand = torch.zeros(self.num_paths, layout_out.dim, dtype=torch.float64)
         expand[path_of_column, torch.arange(layout_out.dim)] = 1.0
         self.register_buffer("expand", expand)
+        # the same couplings as the fused kernel reads them (kernels/edge_convolution.cpp)
+        self.register_buffer("paths", torch.tensor(paths, dtype=torch.long).reshape(-1, 7), persistent=False)
+        self.register_buffer("values", torch.cat(values), persistent=False)
 
-    def forward(self, h: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return self._fused(h, y, weights, edge_index)
+        receiver, sender = edge_index[0], edge_index[1]
         coupling = (y @ self.table).reshape(-1, self.h_dim, self.out_dim)  # [E, h_dim, out_dim]
+        h_j = h.index_select(0, sender)  # [E, C, h_dim]
         if self.h_dim == 1:  # scalar input (first layer): weight the scalars first, then one outer product
-            return ((h * weights) @ self.expand) * coupling
-        return torch.bmm(h, coupling) * (weights @ self.expand)  # [E, C, out_dim]
+            messages = ((h_j * weights) @ self.expand) * coupling
+        else:
+            messages = torch.bmm(h_j, coupling) * (weights @ self.expand)  # [E, C, out_dim]
+        out = torch.zeros(h.shape[0], h.shape[1], self.out_dim, dtype=messages.dtype, device=messages.device)
+        return out.index_add(0, receiver, messages)
+
+    @torch.jit.unused
+    def _fused(self, h: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        out = kernels.edge_convolution(
+            h.transpose(1, 2).contiguous(), y, weights, edge_index[1], edge_index[0], self.paths, self.values, self.out_dim
+        )  # fmt: skip
+        return out.transpose(1, 2)
+
+
+def _coupling_values(layout1: Layout, layout2: Layout, instructions: Sequence[Coupling], rep: Representation) -> torch.Tensor:
+    """The coupling blocks ``[d1, d2, d3]`` of every instruction, flattened one after the other."""
+    blocks = [rep.coupling(layout1.irreps[c.i1].l, layout2.irreps[c.i2].l, c.irrep_out.l) for c in instructions]
+    return torch.cat([b.reshape(-1) for b in blocks])
+
+
+def _product_couplings(layout1: Layout, layout2: Layout, instructions: Sequence[Coupling], rep: Representation) -> torch.Tensor:
+    """``[K, 8]`` rows ``(x_off, m1, d1, y_off, d2, out_off, d3, value_off)`` (kernels/channelwise_product.cpp)."""
+    rows, out_offset, value_offset = [], 0, 0
+    for c in instructions:  # sorted by output irrep: the output's blocks in order
+        m1, d1, d2, d3 = layout1.mults[c.i1], layout1.dims[c.i1], layout2.dims[c.i2], rep.dim(c.irrep_out.l)
+        rows.append([layout1.offsets[c.i1], m1, d1, layout2.offsets[c.i2], d2, out_offset, d3, value_offset])
+        out_offset += m1 * d3
+        value_offset += d1 * d2 * d3
+    return torch.tensor(rows, dtype=torch.long).reshape(-1, 8)
