@@ -53,7 +53,22 @@ def tiny_model():
 
 @pytest.fixture(scope="session")
 def deployed_file(tiny_model, tmp_path_factory):
-    """``tiny_model`` written by :func:`ictp.deploy.export` (float64)."""
+    """``tiny_model`` written by :func:`ictp.deploy.export` as TorchScript (float64)."""
     path = tmp_path_factory.mktemp("deployed") / "model.pth"
     export(tiny_model, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def compiled_file(tiny_model, tmp_path_factory):
+    """``tiny_model`` as a compiled package (``.pt2``, float64): the test session's one AOTInductor compile
+    (a minute; cached by content, so a second session on this machine reuses it)."""
+    path = tmp_path_factory.mktemp("compiled") / "model.pt2"
+    export(tiny_model, path)
+    return path
+
+
+@pytest.fixture(params=["torchscript", "compiled"])
+def any_deployed_file(request):
+    """The deployed file in each format."""
+    return request.getfixturevalue("deployed_file" if request.param == "torchscript" else "compiled_file")

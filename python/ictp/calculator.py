@@ -1,6 +1,7 @@
 """ASE calculator: deployed files, training model files and ICTP objects through the one deployment contract."""
 
 import os
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -16,17 +17,28 @@ from .devices import resolve_device
 from .deploy.export import load_deployed, run
 from .deploy.module import DeployedModel
 from .model import ICTP
+from .native import NativeBuildError
 from .training.checkpoint import load_model
 
 __all__ = ["ICTPCalculator"]
 
 
 def _load(model, device: torch.device):
-    """``(module following the contract, model atomic numbers, r_max)`` for a ``.pth``, a ``.pt`` or an ICTP."""
+    """``(module following the contract, model atomic numbers, r_max)`` for a ``.pt2``/``.pth``, a ``.pt`` or an ICTP.
+
+    A model object runs with the fused CPU kernels when they can be compiled here, else with the
+    reference ones (a warning says why).
+    """
     if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".pt":
         model = load_model(model, device)
     if isinstance(model, ICTP):
-        return DeployedModel(model.to(device)), model.atomic_numbers.tolist(), model.r_max
+        model = model.to(device)
+        if device.type == "cpu":
+            try:
+                model.set_kernels("fused")
+            except NativeBuildError as error:
+                warnings.warn(f"ictp: running without the fused CPU kernels (several times slower): {error}")
+        return DeployedModel(model), model.atomic_numbers.tolist(), model.r_max
     module, metadata = load_deployed(model, device)
     return module, metadata["atomic_numbers"], float(metadata["r_max"])
 
@@ -36,9 +48,10 @@ class ICTPCalculator(Calculator):
 
     Parameters
     ----------
-    model : a deployed file (``ictp-deploy``; any suffix but ``.pt``), a training
+    model : a deployed file (``ictp-deploy``: a compiled ``.pt2`` or a TorchScript ``.pth``;
+        any suffix but ``.pt``), checked against its reference results on opening, a training
         model file (``.pt``, :func:`ictp.training.load_model`) or an :class:`ictp.ICTP`
-        (used as is, moved to ``device``).
+        (moved to ``device``; on the CPU it is switched to the fused kernels).
     device : where the model runs.
     skin : neighbour-list skin (Å). The list is built with cutoff ``r_max + skin`` and
         rebuilt only when an atom has moved more than ``skin / 2`` since, or the cell,

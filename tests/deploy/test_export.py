@@ -1,4 +1,4 @@
-"""Deployed files: equal to the eager model, self-contained, checked, versioned; ``ictp-deploy``."""
+"""Deployed files of both formats: equal to the eager model, self-contained, checked, versioned; ``ictp-deploy``."""
 
 import json
 import os
@@ -20,7 +20,7 @@ from ictp.deploy.cli import main
 from ictp.training import save_model
 
 METADATA_KEYS = {
-    "format_version", "ictp_version", "torch_version", "species", "atomic_numbers", "r_max", "num_layers",
+    "format_version", "format", "ictp_version", "torch_version", "species", "atomic_numbers", "r_max", "num_layers",
     "dtype", "units", "atomic_energies", "hyperparameters", "reference",
 }  # fmt: skip
 
@@ -62,14 +62,17 @@ def relative_error(value, ref) -> float:
     return float(np.abs(np.asarray(value) - ref).max() / max(np.abs(ref).max(), 1.0))
 
 
-@pytest.mark.parametrize("name", ["molecule", "triclinic_cell", "orthorhombic_cell"])
-def test_deployed_file_equals_eager_model(tiny_model, deployed_file, name, request):
-    atoms = request.getfixturevalue("triclinic_cell" if name == "orthorhombic_cell" else name).copy()
+@pytest.mark.parametrize("name", ["molecule", "triclinic_cell", "orthorhombic_cell", "supercell"])
+def test_deployed_file_equals_eager_model(tiny_model, any_deployed_file, name, request):
+    """Sizes the compiled package was never traced with (it was traced on 5 atoms)."""
+    atoms = request.getfixturevalue("molecule" if name == "molecule" else "triclinic_cell").copy()
     if name == "orthorhombic_cell":
         atoms.set_cell(np.diag([4.4, 4.3, 4.5]), scale_atoms=True)
+    if name == "supercell":
+        atoms = atoms.repeat((2, 3, 1))
     periodic = bool(atoms.pbc.all())
     ref = tiny_model.predict(atoms, stress=periodic)
-    atoms.calc = ictp.ICTPCalculator(deployed_file)
+    atoms.calc = ictp.ICTPCalculator(any_deployed_file)
     assert relative_error(atoms.get_potential_energy(), ref[keys.ENERGY][0]) < 1e-10
     assert relative_error(atoms.get_potential_energies(), ref[keys.ENERGIES]) < 1e-10
     assert relative_error(atoms.get_forces(), ref[keys.FORCES]) < 1e-10
@@ -77,10 +80,14 @@ def test_deployed_file_equals_eager_model(tiny_model, deployed_file, name, reque
         assert relative_error(atoms.get_stress(voigt=False), ref[keys.STRESS][0]) < 1e-10
 
 
-def test_metadata(tiny_model, deployed_file):
-    _, meta = load_deployed(deployed_file)
-    assert set(meta) == METADATA_KEYS
-    assert meta["format_version"] == 1 and meta["ictp_version"] == ictp.__version__
+def test_metadata(tiny_model, any_deployed_file):
+    _, meta = load_deployed(any_deployed_file)
+    compiled = any_deployed_file.suffix == ".pt2"
+    assert set(meta) == METADATA_KEYS | ({"compiled"} if compiled else set())
+    assert meta["format"] == ("aotinductor" if compiled else "torchscript")
+    if compiled:
+        assert meta["compiled"]["torch_version"] == torch.__version__ and meta["compiled"]["device"] == "cpu"
+    assert meta["format_version"] == 2 and meta["ictp_version"] == ictp.__version__
     assert meta["species"] == ["H", "C", "N", "O", "Si"] and meta["atomic_numbers"] == [1, 6, 7, 8, 14]
     assert meta["r_max"] == 3.0 and meta["num_layers"] == 2 and meta["dtype"] == "float64"
     assert meta["units"] == {"energy": "eV", "length": "Angstrom"}
@@ -93,8 +100,10 @@ def test_metadata(tiny_model, deployed_file):
     for entry in meta["reference"]:
         atoms = Atoms(numbers=entry["numbers"], positions=entry["positions"], cell=entry["cell"], pbc=entry["pbc"])
         ref = tiny_model.predict(atoms, stress=all(entry["pbc"]))
-        assert entry["energy"] == ref[keys.ENERGY].item()
-        assert np.array_equal(entry["forces"], ref[keys.FORCES].numpy())
+        assert relative_error(entry["energy"], ref[keys.ENERGY].item()) < 1e-14
+        assert relative_error(entry["forces"], ref[keys.FORCES].numpy()) < 1e-14
+        graph = entry["graph"]  # what C++ hosts check the file with, without a neighbour list
+        assert len(graph["species"]) == len(atoms) and np.asarray(graph["edge_vectors"]).shape == (len(graph["edge_index"][0]), 3)
 
 
 def test_loads_in_a_python_that_imports_only_torch(deployed_file):
@@ -121,7 +130,12 @@ def test_float32_export(tiny_model, deployed_file, triclinic_cell, tmp_path):
 
 
 def test_failed_check_leaves_no_file(tiny_model, tmp_path, monkeypatch):
-    monkeypatch.setattr(export_module, "_evaluate", lambda *a: {keys.ENERGY: np.array(1e9)})
+    real_run = export_module.run
+
+    def wrong_energy(*args):
+        return {**real_run(*args), keys.ENERGY: torch.tensor(1e9, dtype=torch.float64)}
+
+    monkeypatch.setattr(export_module, "run", wrong_energy)
     with pytest.raises(RuntimeError, match="structure 0 energy: relative error"):
         export(tiny_model, tmp_path / "model.pth")
     assert list(tmp_path.iterdir()) == []
@@ -143,7 +157,7 @@ def test_corrupt_truncated_and_foreign_files_are_clear_errors(deployed_file, tin
 def test_newer_format_version_is_a_clear_error(deployed_file, tmp_path):
     module, meta = load_deployed(deployed_file)
     torch.jit.save(module, tmp_path / "new.pth", _extra_files={"metadata.json": json.dumps({**meta, "format_version": 7})})
-    with pytest.raises(DeployedFileError, match="format version 7.*format version 1"):
+    with pytest.raises(DeployedFileError, match="format version 7.*format version 2"):
         load_deployed(tmp_path / "new.pth")
 
 
@@ -160,7 +174,7 @@ def test_cli_export_overwrite_and_info(tiny_model, tmp_path, capsys):
     capsys.readouterr()
     assert main(["--info", str(out)]) == 0
     info = capsys.readouterr().out
-    for text in ["format version 1", "H C N O Si", "r_max           3.0 Angstrom", "float32", "Si -7869.2 ", "2 structures"]:
+    for text in ["format version 2", "H C N O Si", "r_max           3.0 Angstrom", "float32", "Si -7869.2 ", "2 structures"]:
         assert text in info
 
 

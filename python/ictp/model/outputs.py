@@ -47,8 +47,12 @@ def energy_derivatives(
     num_nodes = node_energies.shape[0]
     if num_local is not None and num_local != num_nodes:
         node_energies = node_energies.narrow(0, 0, num_local)
-    energy = torch.zeros(num_graphs, dtype=node_energies.dtype, device=node_energies.device)
-    energy = energy.index_add(0, batch.narrow(0, 0, node_energies.shape[0]), node_energies)
+    # one structure: plain sums (a scatter into one row also trips Inductor's vectorised code generation)
+    if num_graphs == 1:
+        energy = node_energies.sum().unsqueeze(0)
+    else:
+        energy = torch.zeros(num_graphs, dtype=node_energies.dtype, device=node_energies.device)
+        energy = energy.index_add(0, batch.narrow(0, 0, node_energies.shape[0]), node_energies)
     out: Dict[str, torch.Tensor] = {keys.ENERGY: energy, keys.ENERGIES: node_energies}
     if not (compute_forces or compute_virial or compute_atom_virial):
         return out
@@ -67,8 +71,11 @@ def energy_derivatives(
     if compute_virial or compute_atom_virial:
         per_edge = -edge_vectors.unsqueeze(2) * grad.unsqueeze(1)  # [E, 3, 3]
         if compute_virial:
-            virial = torch.zeros(num_graphs, 3, 3, dtype=grad.dtype, device=grad.device)
-            out[keys.VIRIAL] = virial.index_add(0, batch.index_select(0, receiver), per_edge)
+            if num_graphs == 1:
+                out[keys.VIRIAL] = per_edge.sum(0).unsqueeze(0)
+            else:
+                virial = torch.zeros(num_graphs, 3, 3, dtype=grad.dtype, device=grad.device)
+                out[keys.VIRIAL] = virial.index_add(0, batch.index_select(0, receiver), per_edge)
         if compute_atom_virial:
             half = 0.5 * per_edge
             atom_virial = torch.zeros(num_nodes, 3, 3, dtype=grad.dtype, device=grad.device)

@@ -23,7 +23,7 @@ def atomic_write(path: Union[str, Path], write: Callable[[str], None]):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp = str(path.parent / f".{path.stem}.{uuid.uuid4().hex}.tmp{path.suffix}")  # the suffix stays (loaders look at it)
     open(tmp, "xb").close()  # a new name, created with the umask's permissions (unlike mkstemp's 0600)
     try:
         write(tmp)
