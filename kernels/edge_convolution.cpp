@@ -7,9 +7,9 @@
    is ever stored: the forward keeps a [components] x [channels] tile per edge in cache, the VJP
    recomputes it.
 
-   Layouts: channels last, h [N, Dh, C], out [N, Dm, C]; the radial weights keep the model's
-   [E, C, P] and are transposed per edge. paths [P, 7] int64 rows (h_off, d1, y_off, d2, out_off,
-   d3, value_off); values hold each path's coupling block [d1, d2, d3] at value_off. */
+   Layouts: channels last, h [N, Dh, C], w [E, P, C], out [N, Dm, C]. paths [P, 7] int64 rows
+   (h_off, d1, y_off, d2, out_off, d3, value_off); values hold each path's coupling block
+   [d1, d2, d3] at value_off. */
 
 #include "kernels.h"
 
@@ -59,15 +59,12 @@ void forward(const T *__restrict__ h, const T *__restrict__ y, const T *__restri
              const int64_t *receiver, const std::vector<Path> &paths, const T *v, Sizes n, T *__restrict__ out)
 {
   at::parallel_for(0, n.C, 16, [&](int64_t u0, int64_t u1) {
-    std::vector<T> K_(n.Dh * n.Dm), wt_(n.P * n.C), tmp_(n.C);
+    std::vector<T> K_(n.Dh * n.Dm), tmp_(n.C);
     T *__restrict__ K = K_.data();
-    T *__restrict__ wt = wt_.data();
     T *__restrict__ tmp = tmp_.data();
     for (int64_t e = 0; e < n.E; e++) {
       edge_coupling(paths, v, y + e * n.Dy, n.Dm, K);
-      const T *we = w + e * n.C * n.P;
-      for (int64_t u = u0; u < u1; u++)
-        for (int64_t q = 0; q < n.P; q++) wt[q * n.C + u] = we[u * n.P + q];
+      const T *wt = w + e * n.P * n.C;
       const T *hs = h + sender[e] * n.Dh * n.C;
       T *orr = out + receiver[e] * n.Dm * n.C;
       for (int64_t q = 0; q < n.P; q++) {
@@ -106,19 +103,16 @@ void backward(const T *__restrict__ g, const T *__restrict__ h, const T *__restr
       mine.assign(n.E * n.Dy, T(0));
       gy_out = mine.data();
     }
-    std::vector<T> K_(n.Dh * n.Dm), gK_(n.Dh * n.Dm), wt_(n.P * n.C), gwt_(n.P * n.C), tmp_(n.C), tw_(n.C);
+    std::vector<T> K_(n.Dh * n.Dm), gK_(n.Dh * n.Dm), tmp_(n.C), tw_(n.C);
     T *__restrict__ K = K_.data();
     T *__restrict__ gK = gK_.data();
-    T *__restrict__ wt = wt_.data();
-    T *__restrict__ gwt = gwt_.data();
     T *__restrict__ tmp = tmp_.data();
     T *__restrict__ tw = tw_.data();
     for (int64_t e = 0; e < n.E; e++) {
       const T *ye = y + e * n.Dy;
       edge_coupling(paths, v, ye, n.Dm, K);
-      const T *we = w + e * n.C * n.P;
-      for (int64_t u = u0; u < u1; u++)
-        for (int64_t q = 0; q < n.P; q++) wt[q * n.C + u] = we[u * n.P + q];
+      const T *wt = w + e * n.P * n.C;
+      T *gwt = gw + e * n.P * n.C;
       const T *hs = h + sender[e] * n.Dh * n.C;
       T *ghs = gh + sender[e] * n.Dh * n.C;
       const T *gr = g + receiver[e] * n.Dm * n.C;
@@ -157,9 +151,6 @@ void backward(const T *__restrict__ g, const T *__restrict__ h, const T *__restr
           }
         }
       }
-      T *gwe = gw + e * n.C * n.P;
-      for (int64_t u = u0; u < u1; u++)
-        for (int64_t q = 0; q < n.P; q++) gwe[u * n.P + q] = gwt[q * n.C + u];
       T *gye = gy_out + e * n.Dy;
       for (const Path &p : paths)
         for (int64_t a = 0; a < p.d1; a++)
@@ -177,10 +168,10 @@ void backward(const T *__restrict__ g, const T *__restrict__ h, const T *__restr
 Sizes check(const at::Tensor &h, const at::Tensor &y, const at::Tensor &w, const at::Tensor &sender,
             const at::Tensor &receiver, const at::Tensor &values, const std::vector<Path> &paths, int64_t dim_out)
 {
-  TORCH_CHECK(h.dim() == 3 && y.dim() == 2 && w.dim() == 3, "edge_convolution: h [N, Dh, C], y [E, Dy], w [E, C, P]");
-  const Sizes n{y.size(0), h.size(2), h.size(1), y.size(1), dim_out, w.size(2)};
-  TORCH_CHECK(w.size(0) == n.E && w.size(1) == n.C && n.P == (int64_t) paths.size(),
-              "edge_convolution: w must be [E, C, P] with one weight per path");
+  TORCH_CHECK(h.dim() == 3 && y.dim() == 2 && w.dim() == 3, "edge_convolution: h [N, Dh, C], y [E, Dy], w [E, P, C]");
+  const Sizes n{y.size(0), h.size(2), h.size(1), y.size(1), dim_out, w.size(1)};
+  TORCH_CHECK(w.size(0) == n.E && w.size(2) == n.C && n.P == (int64_t) paths.size(),
+              "edge_convolution: w must be [E, P, C] with one weight per path");
   TORCH_CHECK(sender.numel() == n.E && receiver.numel() == n.E && sender.scalar_type() == at::kLong &&
                   receiver.scalar_type() == at::kLong,
               "edge_convolution: sender and receiver must be int64 [E]");

@@ -35,12 +35,13 @@ def channelwise_product(rep_name, odd, l_node, l_edge):
     return ChannelwiseProduct(p2, a, second, output_layout(p2, a, second, rep.dim), rep), p2, a
 
 
-def both(module, *inputs):
-    """Outputs and input gradients (for a random upstream gradient) of the reference and the fused path."""
+def both(module, *inputs, fused_inputs=None):
+    """Outputs and input gradients (for a random upstream gradient) of the reference and the fused path
+    (which takes ``fused_inputs`` if they are laid out differently)."""
     results = []
     for fused in (False, True):
         module.fused = fused
-        leaves = [x.detach().requires_grad_(x.is_floating_point()) for x in inputs]
+        leaves = [x.detach().requires_grad_(x.is_floating_point()) for x in (fused_inputs if fused and fused_inputs else inputs)]
         out = module(*leaves)
         upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(5), dtype=out.dtype)
         grads = torch.autograd.grad(out, [x for x in leaves if x.requires_grad], upstream)
@@ -60,7 +61,9 @@ def test_edge_convolution_equals_the_reference(layout, dtype):
     y = torch.randn(num_edges, tp.table.shape[0], generator=g, dtype=dtype)
     w = torch.randn(num_edges, channels, tp.num_paths, generator=g, dtype=dtype)
     edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=g)
-    (ref, ref_grads), (out, grads) = both(tp, h, y, w, edge_index)
+    w_channels_last = w.transpose(1, 2).contiguous()
+    (ref, ref_grads), (out, grads) = both(tp, h, y, w, edge_index, fused_inputs=(h, y, w_channels_last, edge_index))
+    grads = (grads[0], grads[1], grads[2].transpose(1, 2))
     tolerance = 1e-12 if dtype == torch.float64 else 1e-4
     torch.testing.assert_close(out, ref, atol=tolerance, rtol=tolerance)
     for got, expected in zip(grads, ref_grads):

@@ -95,7 +95,7 @@ def _refuse_double_backward(inputs):
 
 
 def edge_convolution(h, y, w, sender, receiver, paths, values, dim_out: int) -> torch.Tensor:
-    """``h [N, Dh, C]``, ``y [E, Dy]``, ``w [E, C, P]``, ``sender``/``receiver [E]`` → ``[N, dim_out, C]``.
+    """``h [N, Dh, C]``, ``y [E, Dy]``, ``w [E, P, C]``, ``sender``/``receiver [E]`` → ``[N, dim_out, C]``.
 
     ``paths [P, 7]`` int64 rows ``(h_off, d1, y_off, d2, out_off, d3, value_off)`` and ``values``
     (coupling blocks ``[d1, d2, d3]``) describe the couplings (``kernels/edge_convolution.cpp``).

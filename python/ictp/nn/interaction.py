@@ -85,6 +85,9 @@ class InteractionBlock(nn.Module):
         else:
             sc = h.new_zeros(h.shape[0], self.num_channels, self.out_dim)
         h = self.linear_up(h)
-        weights = self.radial(edge_radial).reshape(-1, self.num_channels, self.conv.num_paths)  # [E, C, P]
+        if self.conv.fused:  # the fused kernel reads the weights channels last
+            weights = self.radial(edge_radial, self.num_channels).reshape(-1, self.conv.num_paths, self.num_channels)
+        else:
+            weights = self.radial(edge_radial).reshape(-1, self.num_channels, self.conv.num_paths)  # [E, C, P]
         aggregated = self.conv(h, edge_harmonics, weights, edge_index)  # [N, C, dim_msg]
         return self.linear_down(aggregated) / avg_num_neighbors, sc

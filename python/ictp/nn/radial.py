@@ -86,11 +86,17 @@ class MLP(nn.Module):
             (1.0 if k == 0 else SILU_SCALE) / math.sqrt(fan_in) for k, fan_in in enumerate(self.sizes[:-1])
         ]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, transpose_output: int = 0) -> torch.Tensor:
+        """With ``transpose_output = a > 0``, the outputs read as ``[a, b]`` come back as ``[b, a]``
+        (the last weight's columns are permuted: no copy of the large output)."""
+        last = len(self.weights) - 1
         for k, weight in enumerate(self.weights):
             if k > 0:
                 x = torch.nn.functional.silu(x)
-            x = x @ (weight * self.factors[k])
+            weight = weight * self.factors[k]
+            if k == last and transpose_output > 0:
+                weight = weight.reshape(weight.shape[0], transpose_output, -1).transpose(1, 2).reshape(weight.shape[0], -1)
+            x = x @ weight
         return x
 
     def extra_repr(self) -> str:

@@ -132,8 +132,8 @@ class EdgeTensorProduct(nn.Module):
     channel as one batched matrix product.
 
     Shapes: ``h [N, C, layout_h.dim]`` (node features), ``y [E, layout_y.dim]``,
-    ``weights [E, C, num_paths]``, ``edge_index [2, E]`` (receiver, sender) →
-    ``[N, C, layout_out.dim]``.
+    ``weights [E, C, num_paths]`` (``[E, num_paths, C]`` when ``fused``), ``edge_index [2, E]``
+    (receiver, sender) → ``[N, C, layout_out.dim]``.
     """
 
     def __init__(
