@@ -24,8 +24,8 @@ from ase import Atoms
 from .. import __version__, keys
 from ..data.graph import atoms_to_graph, collate, edge_vectors
 from ..devices import resolve_device
+from ..files import atomic_write
 from ..model import ICTP, predict
-from ..training.checkpoint import atomic_write
 from .module import DeployedModel
 
 __all__ = [

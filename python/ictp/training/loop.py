@@ -28,7 +28,8 @@ from ..data.stats import average_num_neighbors, fit_atomic_energies, isolated_at
 from ..model import ICTP, evaluate_batch
 from ..evaluation.metrics import evaluate_files, format_table, predict_configurations, write_csv
 from ..evaluation.plots import loss_curves, parity_plot
-from .checkpoint import atomic_save, load_model, model_to_dict, save_model
+from ..files import atomic_save
+from .checkpoint import load_model, model_to_dict, save_model
 from .config import TrainingConfig
 from .distributed import Distributed
 from .loss import weighted_loss
