@@ -10,7 +10,7 @@ from ase.stress import full_3x3_to_voigt_6_stress as voigt
 import ictp
 from ictp import keys
 from ictp.testing import finite_difference_forces, finite_difference_stress
-from ictp.training import save_model
+from ictp.model import save_model
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ from .data.neighbors import neighbor_list
 from .devices import resolve_device
 from .deploy.export import load_deployed, run
 from .deploy.module import DeployedModel
-from .model import ICTP
-from .training.checkpoint import load_model
+from .model import ICTP, load_model
 
 __all__ = ["ICTPCalculator"]
 
@@ -37,7 +36,7 @@ class ICTPCalculator(Calculator):
     Parameters
     ----------
     model : a deployed file (``ictp-deploy``; any suffix but ``.pt``), a training
-        model file (``.pt``, :func:`ictp.training.load_model`) or an :class:`ictp.ICTP`
+        model file (``.pt``, :func:`ictp.model.load_model`) or an :class:`ictp.ICTP`
         (used as is, moved to ``device``).
     device : where the model runs.
     skin : neighbour-list skin (Å). The list is built with cutoff ``r_max + skin`` and

@@ -4,7 +4,7 @@ import argparse
 import sys
 from typing import Any, Dict, List, Optional
 
-from ..training.checkpoint import load_model
+from ..model import load_model
 from .export import export, load_deployed
 
 __all__ = ["main", "describe"]

@@ -25,11 +25,11 @@ from .. import __version__, keys
 from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, read_configurations
 from ..data.stats import average_num_neighbors, fit_atomic_energies, isolated_atom_energies, scale_and_shift
-from ..model import ICTP, evaluate_batch
+from ..model import ICTP, evaluate_batch, load_model, save_model
+from ..model.io import model_to_dict
 from ..evaluation.metrics import evaluate_files, format_table, predict_configurations, write_csv
 from ..evaluation.plots import loss_curves, parity_plot
 from ..files import atomic_save
-from .checkpoint import load_model, model_to_dict, save_model
 from .config import TrainingConfig
 from .distributed import Distributed
 from .loss import weighted_loss

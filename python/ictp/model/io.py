@@ -1,4 +1,8 @@
-"""Saving and loading: models as plain tensors and metadata (weights-only loadable), checkpoints written atomically."""
+"""Model files (``model.pt``): hyperparameters and tensors, no pickled classes, written atomically.
+
+They load with ``torch.load(..., weights_only=True)``; :func:`load_model` rebuilds the
+:class:`ictp.ICTP` from them.
+"""
 
 import pickle
 from pathlib import Path
@@ -7,7 +11,7 @@ from typing import Any, Dict, Union
 import torch
 
 from ..files import atomic_save
-from ..model import ICTP
+from .ictp import ICTP
 
 __all__ = ["save_model", "load_model", "model_to_dict"]
 

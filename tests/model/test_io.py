@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import ictp
-from ictp.training.checkpoint import load_model, save_model
+from ictp.model import load_model, save_model
 
 
 def test_round_trip_keeps_the_current_dtype(tmp_path, molecule):
