@@ -13,7 +13,7 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List
 
 import numpy as np
 import torch
@@ -26,41 +26,20 @@ from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, read_configurations
 from ..data.stats import average_num_neighbors, fit_atomic_energies, isolated_atom_energies, scale_and_shift
 from ..model import ICTP, evaluate_batch, load_model, save_model
-from ..model.io import model_to_dict
 from ..evaluation.metrics import evaluate_files, format_table, predict_configurations, write_csv
 from ..evaluation.plots import loss_curves, parity_plot
-from ..files import atomic_save
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainingConfig
 from .distributed import Distributed
+from .ema import ExponentialMovingAverage
 from .loss import weighted_loss
 
-__all__ = ["train", "ExponentialMovingAverage"]
+__all__ = ["train"]
 
 MODEL_KEYS = (
     "r_max", "num_channels", "num_product_channels", "l_max_node", "l_max_edge", "correlation", "num_layers",
     "num_bessel", "polynomial_p", "radial_mlp", "readout_mlp", "product_basis", "odd_products", "representation",
 )  # fmt: skip
-
-
-class ExponentialMovingAverage:
-    """Shadow copy of the parameters, ``s ← d·s + (1-d)·p`` after every step."""
-
-    def __init__(self, parameters: Sequence[torch.nn.Parameter], decay: float):
-        self.decay = decay
-        self.shadow = [p.detach().clone() for p in parameters]
-
-    @torch.no_grad()
-    def update(self, parameters):
-        for s, p in zip(self.shadow, parameters):
-            s.mul_(self.decay).add_(p.detach(), alpha=1 - self.decay)
-
-    @torch.no_grad()
-    def swap(self, parameters):
-        """Exchange shadow and live parameters (call twice to undo)."""
-        for s, p in zip(self.shadow, parameters):
-            tmp = p.detach().clone()
-            p.copy_(s)
-            s.copy_(tmp)
 
 
 def _split(configs: List[Configuration], config: TrainingConfig):
@@ -217,15 +196,10 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
     ema = ExponentialMovingAverage(parameters, config.ema_decay) if config.ema_decay else None
     start_epoch, best, best_epoch = 0, math.inf, -1
     if resume:
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"]["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None:
-            ema.shadow = [t.to(device) for t in state["ema"]]
-        start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
+        last_epoch, best, best_epoch = load_checkpoint(checkpoint_path, model, optimizer, scheduler, ema, device)
+        start_epoch = last_epoch + 1
         if group.is_main:
-            _trim_metrics(run_dir / "metrics.csv", state["epoch"])
+            _trim_metrics(run_dir / "metrics.csv", last_epoch)
     elif group.is_main:
         (run_dir / "config.json").write_text(
             json.dumps({"config": config.to_dict(), "ictp_version": __version__, "seed": config.seed}, indent=2)
@@ -252,14 +226,7 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
         scheduler.step(metrics["valid_loss"])
         if group.is_main:
             _append_metrics(metrics_path, metrics)  # before the checkpoint: resume trims rows past it
-            checkpoint = {
-                "model": model_to_dict(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "ema": [s.clone() for s in ema.shadow] if ema is not None else [],
-                "epoch": epoch, "best": best, "best_epoch": best_epoch,
-            }  # fmt: skip
-            atomic_save(checkpoint, checkpoint_path)
+            save_checkpoint(checkpoint_path, model, optimizer, scheduler, ema, epoch, best, best_epoch)
         summary = (
             f"train loss {metrics['train_loss']:.4g}, valid loss {metrics['valid_loss']:.4g}, "
             f"E {metrics['valid_rmse_e_per_atom_meV']:.2f} meV/atom, F {metrics['valid_rmse_f_meV_per_A']:.1f} meV/Å"
