@@ -25,9 +25,8 @@ from .. import __version__, keys
 from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, read_configurations
 from ..data.stats import average_num_neighbors, fit_atomic_energies, isolated_atom_energies, scale_and_shift
-from ..model import ICTP, evaluate_batch, load_model, save_model
-from ..evaluation.metrics import evaluate_files, format_table, predict_configurations, write_csv
-from ..evaluation.plots import loss_curves, parity_plot
+from ..evaluation.report import write_run_report
+from ..model import ICTP, evaluate_batch, save_model
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainingConfig
 from .distributed import Distributed
@@ -177,7 +176,7 @@ def train(config: TrainingConfig, resume: bool = False, log: Callable[[str], Non
     finally:
         group.close()
     if group.is_main:
-        _report(run_dir, config, valid, group.device, log)
+        write_run_report(run_dir, valid, config.test_file, config.label_keys, config.valid_batch_size, group.device, log)
     return run_dir
 
 
@@ -271,15 +270,3 @@ def _append_metrics(path: Path, metrics: Dict[str, float]):
         if handle.tell() == 0:
             writer.writeheader()
         writer.writerow(metrics)
-
-
-def _report(run_dir: Path, config: TrainingConfig, valid: List[Configuration], device, log):
-    """After training: loss curves, the best model's validation parity plot and its errors on the test files."""
-    loss_curves(run_dir / "metrics.csv", run_dir / "loss.png")
-    model = load_model(run_dir / "model.pt", device)
-    parity_plot(valid, predict_configurations(model, valid, config.valid_batch_size, device), run_dir / "valid_parity.png", "validation")
-    if not config.test_file:
-        return
-    rows = evaluate_files(model, config.test_file, config.label_keys, config.valid_batch_size, device, plots=run_dir)
-    write_csv(rows, run_dir / "test_errors.csv")
-    log("errors of the best model on the test files:\n" + format_table(rows))
