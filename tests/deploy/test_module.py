@@ -47,7 +47,7 @@ def test_local_energies_with_ghosts_equal_the_periodic_model(model, triclinic_ce
         close(folded, ref[keys.FORCES]),
         close(out[keys.VIRIAL], ref[keys.VIRIAL][0]),
     ]
-    assert all(results) == (ghost_factor >= model.num_layers), results
+    assert all(results) == (ghost_factor >= model.config.num_layers), results
     assert torch.allclose(out[keys.ATOM_VIRIAL].sum(0), out[keys.VIRIAL], atol=1e-12)
 
 

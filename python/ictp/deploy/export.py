@@ -26,6 +26,7 @@ from ..data.graph import atoms_to_graph, collate, edge_vectors
 from ..devices import resolve_device
 from ..files import atomic_write
 from ..model import ICTP, predict
+from ..model.config import DTYPES, dtype_name
 from .module import DeployedModel
 
 __all__ = [
@@ -121,7 +122,7 @@ def _check(module, metadata: Dict[str, Any], dtype: torch.dtype, device):
 
 def _metadata(model: ICTP, dtype: torch.dtype) -> Dict[str, Any]:
     model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
-    dtype_name = str(dtype).replace("torch.", "")
+    name = dtype_name(dtype)
     return {
         "format_version": FORMAT_VERSION,
         "ictp_version": __version__,
@@ -129,11 +130,11 @@ def _metadata(model: ICTP, dtype: torch.dtype) -> Dict[str, Any]:
         "species": model.species,
         "atomic_numbers": model.atomic_numbers.tolist(),
         "r_max": float(model.r_max),
-        "num_layers": int(model.num_layers),
-        "dtype": dtype_name,
+        "num_layers": model.config.num_layers,
+        "dtype": name,
         "units": dict(UNITS),
         "atomic_energies": dict(zip(model.species, model64.atomic_energies.tolist())),
-        "hyperparameters": {**model.hyperparameters, "dtype": dtype_name},
+        "hyperparameters": {**model.hyperparameters, "dtype": name},
         "reference": _reference(model64),
     }
 
@@ -157,10 +158,7 @@ def export(
     path = Path(path)
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass force=True (ictp-deploy --force) to overwrite it")
-    names = {str(t).replace("torch.", ""): t for t in TOLERANCE}
-    dtype = model.dtype if dtype is None else names.get(dtype, dtype)
-    if dtype not in TOLERANCE:
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    dtype = model.dtype if dtype is None else DTYPES[dtype_name(dtype)]
     device = resolve_device(device)
     metadata = _metadata(model, dtype)
     deployed = DeployedModel(copy.deepcopy(model).to(device=device, dtype=dtype)).eval()

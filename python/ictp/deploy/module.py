@@ -35,8 +35,6 @@ class DeployedModel(nn.Module):
     def __init__(self, model: ICTP):
         super().__init__()
         self.model = model
-        self.r_max = model.r_max
-        self.num_layers = model.num_layers
         self.num_species = int(model.atomic_numbers.numel())
 
     def forward(

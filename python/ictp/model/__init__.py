@@ -1,8 +1,11 @@
-"""The ICTP model and its outputs."""
+"""The ICTP model, its hyperparameters, its outputs and its files."""
 
-from .ictp import ICTP, PRODUCT_BASES
+from .config import PRODUCT_BASES, ModelConfig
+from .ictp import ICTP
 from .io import load_model, save_model
 from .outputs import energy_derivatives
 from .predict import evaluate_batch, predict
 
-__all__ = ["ICTP", "PRODUCT_BASES", "energy_derivatives", "evaluate_batch", "load_model", "predict", "save_model"]
+__all__ = [
+    "ICTP", "PRODUCT_BASES", "ModelConfig", "energy_derivatives", "evaluate_batch", "load_model", "predict", "save_model",
+]  # fmt: skip

@@ -11,6 +11,7 @@ from typing import Any, Dict, Union
 import torch
 
 from ..files import atomic_save
+from .config import ModelConfig
 from .ictp import ICTP
 
 __all__ = ["save_model", "load_model", "model_to_dict"]
@@ -22,7 +23,7 @@ def model_to_dict(model: ICTP) -> Dict[str, Any]:
     """Everything needed to rebuild ``model``: hyperparameters and tensors, no pickled classes."""
     return {
         "format_version": FORMAT_VERSION,
-        "hyperparameters": {**model.hyperparameters, "dtype": str(model.dtype).replace("torch.", "")},
+        "hyperparameters": model.hyperparameters,
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
     }
 
@@ -48,8 +49,6 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
             f"{path} has format version {data['format_version']}, newer than this ictp understands "
             f"({FORMAT_VERSION}); upgrade ictp"
         )
-    hyper = dict(data["hyperparameters"])
-    hyper["dtype"] = getattr(torch, hyper["dtype"])
-    model = ICTP(**hyper)
+    model = ICTP(config=ModelConfig(**data["hyperparameters"]))
     model.load_state_dict(data["state_dict"])
     return model.to(device)

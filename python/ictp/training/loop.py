@@ -35,12 +35,6 @@ from .loss import weighted_loss
 
 __all__ = ["train"]
 
-MODEL_KEYS = (
-    "r_max", "num_channels", "num_product_channels", "l_max_node", "l_max_edge", "correlation", "num_layers",
-    "num_bessel", "polynomial_p", "radial_mlp", "readout_mlp", "product_basis", "odd_products", "representation",
-)  # fmt: skip
-
-
 def _split(configs: List[Configuration], config: TrainingConfig):
     if config.valid_file:
         return configs, _read(config.valid_file, config)
@@ -146,8 +140,8 @@ def _build(config: TrainingConfig, device: torch.device):
     valid_set = GraphDataset(valid_configs, numbers, config.r_max)
     scale, shift = scale_and_shift(train_configs, numbers, e0)
     model = ICTP(
-        numbers, **{k: getattr(config, k) for k in MODEL_KEYS}, avg_num_neighbors=average_num_neighbors(train_set.edge_counts()),
-        atomic_energies=e0, scale=scale, shift=shift, dtype=getattr(torch, config.default_dtype), seed=config.seed,
+        numbers, config=config, avg_num_neighbors=average_num_neighbors(train_set.edge_counts()),
+        atomic_energies=e0, scale=scale, shift=shift,
     ).to(device)  # fmt: skip
     return train_set, valid_set, model
 
