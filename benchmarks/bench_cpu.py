@@ -65,14 +65,14 @@ def measure(code, rank, correlation, system, channels, r_max, dtype, repeats, pr
     else:
         import ictp
         from ictp import keys
-        from ictp.data.graph import atoms_to_graph, collate, edge_vectors
+        from ictp.data.graph import edge_vectors, structures_to_batch
         from ictp.model import energy_derivatives
 
         model = ictp.ICTP(
             numbers, r_max=r_max, num_channels=channels, l_max_node=rank, l_max_edge=rank, correlation=correlation,
             product_basis=product_basis, avg_num_neighbors=20.0, dtype=dtype,
         )  # fmt: skip
-        batch = collate([atoms_to_graph(a, numbers, r_max) for a in atoms])
+        batch = structures_to_batch(atoms, numbers, r_max)
         vectors = edge_vectors(batch).to(dtype)
         params = sum(p.numel() for p in model.parameters())
 

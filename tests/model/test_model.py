@@ -7,7 +7,7 @@ import torch
 
 import ictp
 from ictp import keys
-from ictp.data.graph import atoms_to_graph, collate, edge_vectors
+from ictp.data.graph import edge_vectors, structures_to_batch
 from ictp.testing import finite_difference_forces, finite_difference_stress, random_orthogonal
 
 SMALL = dict(num_channels=8, radial_mlp=(16, 16), l_max_node=2, l_max_edge=3, correlation=3, avg_num_neighbors=8.0)
@@ -146,7 +146,7 @@ def test_isolated_atoms_give_reference_energies_and_zero_force():
     torch.testing.assert_close(out[keys.ENERGY], torch.tensor([-13.6 - 2042.0], dtype=torch.float64))
     assert out[keys.FORCES].abs().max() == 0
     scripted = torch.jit.script(model)
-    batch = collate([atoms_to_graph(atoms, model.atomic_numbers.tolist(), model.r_max)])
+    batch = structures_to_batch([atoms], model.atomic_numbers.tolist(), model.r_max)
     with torch.jit.optimized_execution(False):
         torch.testing.assert_close(scripted(batch[keys.SPECIES], batch[keys.EDGE_INDEX], edge_vectors(batch)), out[keys.ENERGIES])
 
@@ -187,7 +187,7 @@ def test_scripted_model_matches_eager_over_repeated_calls(molecule):
     """
     model = small_model()
     scripted = torch.jit.script(model)
-    batch = collate([atoms_to_graph(molecule, model.atomic_numbers.tolist(), model.r_max)])
+    batch = structures_to_batch([molecule], model.atomic_numbers.tolist(), model.r_max)
     with torch.jit.optimized_execution(False):
         energy_only = scripted(batch[keys.SPECIES], batch[keys.EDGE_INDEX], edge_vectors(batch))
         torch.testing.assert_close(energy_only, model(batch[keys.SPECIES], batch[keys.EDGE_INDEX], edge_vectors(batch)))

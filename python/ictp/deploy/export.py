@@ -22,10 +22,10 @@ import torch
 from ase import Atoms
 
 from .. import __version__, keys
-from ..data.graph import atoms_to_graph, collate, edge_vectors
+from ..data.graph import edge_vectors, structures_to_batch
 from ..devices import resolve_device
 from ..files import atomic_write
-from ..model import ICTP, predict
+from ..model import ICTP, predict, stress_from_virial
 from ..model.config import DTYPES, dtype_name
 from .module import DeployedModel
 
@@ -96,13 +96,12 @@ def _reference(model64: ICTP) -> List[Dict[str, Any]]:
 def _evaluate(module, entry: Dict[str, Any], atomic_numbers: Sequence[int], r_max: float, device):
     """A deployed module's energy, forces and (periodic) stress on one reference entry."""
     atoms = Atoms(numbers=entry["numbers"], positions=entry["positions"], cell=entry["cell"], pbc=entry["pbc"])
-    graph = collate([atoms_to_graph(atoms, atomic_numbers, r_max)], device)
+    graph = structures_to_batch([atoms], atomic_numbers, r_max, device)
     periodic = "stress" in entry
     out = run(module, graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph), len(atoms), periodic)
-    result = {key: out[key].cpu().numpy() for key in (keys.ENERGY, keys.FORCES)}
     if periodic:
-        result[keys.STRESS] = -out[keys.VIRIAL].cpu().numpy() / atoms.get_volume()
-    return result
+        out[keys.STRESS] = stress_from_virial(out[keys.VIRIAL], atoms.get_volume())
+    return {key: out[key].cpu().numpy() for key in (keys.ENERGY, keys.FORCES, keys.STRESS) if key in out}
 
 
 def _check(module, metadata: Dict[str, Any], dtype: torch.dtype, device):

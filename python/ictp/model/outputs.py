@@ -5,7 +5,7 @@ With ``g_ij = ∂E/∂r_ij`` for every directed edge ``r_ij = r_i - r_j - shift`
 * ``F_k = -∂E/∂r_k = -Σ_{edges into k} g + Σ_{edges out of k} g``;
 * ``W = -Σ_edges r_ij ⊗ g_ij`` (the virial), exact for periodic cells of any
   shape and size, since a homogeneous strain ε maps every edge to ``r (1 + ε)``;
-* ``σ = -W / V`` (ASE sign convention: ``σ = (1/V) ∂E/∂ε``).
+* ``σ = -W / V`` (ASE sign convention: ``σ = (1/V) ∂E/∂ε``), :func:`stress_from_virial`.
 
 The same edge-based formulas serve training, ASE and LAMMPS. Per-atom
 virials split each edge's term ``-r_ij ⊗ g_ij`` equally between i and j, so
@@ -14,13 +14,13 @@ energies count; forces and per-atom virials on ghosts are what LAMMPS sends
 back to their owners.
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import torch
 
 from .. import keys
 
-__all__ = ["energy_derivatives"]
+__all__ = ["cell_volume", "energy_derivatives", "stress_from_virial", "virial_from_stress"]
 
 
 def energy_derivatives(
@@ -74,3 +74,23 @@ def energy_derivatives(
             atom_virial = torch.zeros(num_nodes, 3, 3, dtype=grad.dtype, device=grad.device)
             out[keys.ATOM_VIRIAL] = atom_virial.index_add(0, receiver, half).index_add(0, sender, half)
     return out
+
+
+def cell_volume(cell: torch.Tensor) -> torch.Tensor:
+    """``V = |det(cell)|``: ``[B, 3, 3]`` lattice vectors as rows (Å) → ``[B]`` (Å³)."""
+    return torch.linalg.det(cell).abs()
+
+
+def stress_from_virial(virial: torch.Tensor, volume: Union[float, torch.Tensor]) -> torch.Tensor:
+    """``σ = -W / V`` (eV/Å³, ASE sign), in the virial's dtype.
+
+    ``virial [..., 3, 3]`` (eV); ``volume`` (Å³) a number or one per leading index, ``[...]``.
+    """
+    volume = torch.as_tensor(volume, dtype=virial.dtype, device=virial.device)
+    return -virial / volume[..., None, None]
+
+
+def virial_from_stress(stress: torch.Tensor, volume: Union[float, torch.Tensor]) -> torch.Tensor:
+    """``W = -σ V`` (eV), the inverse of :func:`stress_from_virial`."""
+    volume = torch.as_tensor(volume, dtype=stress.dtype, device=stress.device)
+    return -stress * volume[..., None, None]
