@@ -26,7 +26,7 @@ def evaluate_batch(model, batch: Dict[str, torch.Tensor], virial: bool = False, 
     )  # fmt: skip
 
 
-def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False, create_graph: bool = False) -> Dict[str, torch.Tensor]:
+def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False) -> Dict[str, torch.Tensor]:
     """Evaluate ``model`` on one structure or a list of them, as one batch.
 
     Returns tensors in the model's dtype (see :mod:`ictp.keys`): ``energy [B]``,
@@ -44,8 +44,8 @@ def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False, creat
             )
     device = model.scale.device
     batch = structures_to_batch(structures, model.atomic_numbers.tolist(), model.r_max, device)
-    out = evaluate_batch(model, batch, virial=stress, create_graph=create_graph)
+    out = evaluate_batch(model, batch, virial=stress)
     if stress:
         out[keys.STRESS] = stress_from_virial(out[keys.VIRIAL], cell_volume(batch[keys.CELL]))
     out[keys.PTR] = batch[keys.PTR]
-    return out if create_graph else {k: v.detach() for k, v in out.items()}
+    return {k: v.detach() for k, v in out.items()}

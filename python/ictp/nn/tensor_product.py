@@ -66,7 +66,6 @@ class ChannelwiseProduct(nn.Module):
         super().__init__()
         if set(layout2.mults) - {1}:
             raise ValueError(f"the second factor must be a plain tensor, got layout {layout2}")
-        self.layout_out = layout_out
         used = sorted({c.i1 for c in instructions})
         blocks = []
         # For every coupling: (which block product, first column, number of columns).
@@ -129,7 +128,6 @@ class EdgeTensorProduct(nn.Module):
         super().__init__()
         if set(layout_h.mults) - {1} or set(layout_y.mults) - {1}:
             raise ValueError("the edge tensor product takes plain features and plain harmonics")
-        self.layout_out = layout_out
         self.num_paths = len(instructions)
         self.h_dim, self.out_dim = layout_h.dim, layout_out.dim
         table = torch.zeros(layout_y.dim, layout_h.dim, layout_out.dim, dtype=torch.float64)
