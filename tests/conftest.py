@@ -1,4 +1,4 @@
-"""Shared fixtures: small structures from ../shared/data and tiny models."""
+"""Shared fixtures: both precisions, small structures from ../shared/data and tiny models."""
 
 from pathlib import Path
 
@@ -6,12 +6,19 @@ import ase.build
 import ase.io
 import numpy as np
 import pytest
+import torch
 
 import ictp
 from ictp.deploy.export import export
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
+
+
+@pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
+def dtype(request):
+    """Runs a test in both precisions; ``ictp.testing.TOLERANCE`` has the tolerances of each."""
+    return request.param
 
 
 @pytest.fixture(scope="session")
