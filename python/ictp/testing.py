@@ -8,7 +8,7 @@ forces, stress), ``None`` for what does not change. Tolerances depend on the
 dtype (:data:`TOLERANCE`); tests run in both precisions (the ``dtype`` fixture).
 """
 
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -17,7 +17,8 @@ from .tensors.irreps import Irrep, Layout
 from .tensors.representation import Representation, get_representation, stf_projector
 
 __all__ = [
-    "TOLERANCE", "assert_equivariant", "cartesian_action", "finite_difference_forces", "finite_difference_stress",
+    "TOLERANCE", "assert_equivariant", "assert_results_close", "cartesian_action", "finite_difference_forces",
+    "finite_difference_stress",
     "layout_action", "random_features", "random_orthogonal", "rotate_layout", "rotation_matrix_of",
 ]  # fmt: skip
 
@@ -115,6 +116,16 @@ def assert_equivariant(
 
 def _as_tuple(out):
     return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+def assert_results_close(got: Mapping[str, Any], expected: Mapping[str, Any], rtol: float):
+    """Every quantity of ``expected`` (energy, forces, ...; arrays or tensors) is in ``got`` with its shape and
+    differs by at most ``rtol`` times its largest magnitude, or ``rtol`` where that magnitude is below 1."""
+    for key, ref in expected.items():
+        ref, value = np.asarray(ref, dtype=np.float64), np.asarray(got[key], dtype=np.float64)
+        assert value.shape == ref.shape, f"{key}: shape {value.shape}, expected {ref.shape}"
+        error, scale = np.abs(value - ref).max(initial=0.0), max(np.abs(ref).max(initial=0.0), 1.0)
+        assert error <= rtol * scale, f"{key}: largest difference {error:.3g} > {rtol:g} x {scale:.3g}"
 
 
 def random_features(layout: Layout, rep: Representation, shape: Sequence[int], seed: int = 0, dtype=torch.float64) -> torch.Tensor:

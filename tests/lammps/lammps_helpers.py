@@ -1,4 +1,4 @@
-"""Helpers of the LAMMPS tests: model files, data files, decks, running LAMMPS, references from ASE."""
+"""Helpers of the LAMMPS tests: model files, data files, decks, running LAMMPS, the same results from ASE."""
 
 import json
 import os
@@ -43,7 +43,7 @@ def lammps_frame(atoms: Atoms) -> Atoms:
     return atoms
 
 
-def reference(model, atoms: Atoms) -> dict:
+def python_results(model, atoms: Atoms) -> dict:
     """What ASE gives through :class:`ictp.ICTPCalculator` (energy, energies, forces, virial W = -σV for
     periodic cells), plus per-atom virials [N, 3, 3] (and a molecule's W) from the deployment contract."""
     calc = ICTPCalculator(model)

@@ -10,6 +10,7 @@ from ictp import keys
 from ictp.data.graph import edge_vectors, structures_to_batch
 from ictp.testing import (
     assert_equivariant,
+    assert_results_close,
     cartesian_action,
     finite_difference_forces,
     finite_difference_stress,
@@ -248,3 +249,14 @@ def test_unknown_element_names_it(molecule):
 def test_stress_of_a_molecule_is_an_error(molecule):
     with pytest.raises(ValueError, match="periodic in all three directions"):
         small_model().predict(molecule, stress=True)
+
+
+def test_reference_structures(tiny_model, reference):
+    """The model still gives the numbers stored in tests/reference/structures.yaml (ASE and LAMMPS check the same)."""
+    for entry in reference["structures"]:
+        periodic = "stress" in entry["results"]
+        out = tiny_model.predict(entry["atoms"], stress=periodic)
+        got = {keys.ENERGY: out[keys.ENERGY][0], keys.ENERGIES: out[keys.ENERGIES], keys.FORCES: out[keys.FORCES]}
+        if periodic:
+            got[keys.STRESS] = out[keys.STRESS][0]
+        assert_results_close(got, entry["results"], rtol=1e-12)
