@@ -58,8 +58,8 @@ class DeployedModel(nn.Module):
         node_energies = self.model(species, edge_index, vectors)
         batch = torch.zeros(num_nodes, dtype=torch.long, device=species.device)
         out = energy_derivatives(
-            node_energies, vectors, edge_index, batch, 1, compute_forces=True, compute_virial=compute_virial,
-            num_local=num_local, compute_atom_virial=compute_atom_virial,
+            node_energies, vectors, edge_index, batch, 1, compute_virial=compute_virial,
+            compute_atom_virial=compute_atom_virial, num_local=num_local,
         )  # fmt: skip
         out[keys.ENERGY] = out[keys.ENERGY][0]
         if compute_virial:

@@ -29,18 +29,17 @@ def energy_derivatives(
     edge_index: torch.Tensor,
     batch: torch.Tensor,
     num_graphs: int,
-    compute_forces: bool = True,
-    compute_virial: bool = False,
-    create_graph: bool = False,
     num_local: Optional[int] = None,
+    compute_virial: bool = False,
     compute_atom_virial: bool = False,
+    create_graph: bool = False,
 ) -> Dict[str, torch.Tensor]:
-    """Energies per structure and, on request, forces and virials.
+    """Energies per structure, forces and, on request, virials.
 
     ``node_energies [N]`` must be computed from ``edge_vectors [E, 3]``, a tensor
     that requires grad. Only the first ``num_local`` atoms' energies count
-    (default: all N). Returns ``energy [B]``, ``energies [num_local]`` and, as
-    asked, ``forces [N, 3]``, ``virial [B, 3, 3]`` and ``atom_virial [N, 3, 3]``.
+    (default: all N). Returns ``energy [B]``, ``energies [num_local]``,
+    ``forces [N, 3]`` and, as asked, ``virial [B, 3, 3]`` and ``atom_virial [N, 3, 3]``.
     ``create_graph=True`` keeps the graph for losses on forces (training).
     Structures without edges get zero forces and virial.
     """
@@ -50,8 +49,6 @@ def energy_derivatives(
     energy = torch.zeros(num_graphs, dtype=node_energies.dtype, device=node_energies.device)
     energy = energy.index_add(0, batch.narrow(0, 0, node_energies.shape[0]), node_energies)
     out: Dict[str, torch.Tensor] = {keys.ENERGY: energy, keys.ENERGIES: node_energies}
-    if not (compute_forces or compute_virial or compute_atom_virial):
-        return out
     grad: Optional[torch.Tensor] = None
     if node_energies.requires_grad:
         grads: List[Optional[torch.Tensor]] = torch.autograd.grad(
@@ -61,9 +58,8 @@ def energy_derivatives(
     if grad is None:
         grad = torch.zeros_like(edge_vectors)
     receiver, sender = edge_index[0], edge_index[1]
-    if compute_forces:
-        forces = torch.zeros(num_nodes, 3, dtype=grad.dtype, device=grad.device)
-        out[keys.FORCES] = forces.index_add(0, sender, grad).index_add(0, receiver, -grad)
+    forces = torch.zeros(num_nodes, 3, dtype=grad.dtype, device=grad.device)
+    out[keys.FORCES] = forces.index_add(0, sender, grad).index_add(0, receiver, -grad)
     if compute_virial or compute_atom_virial:
         per_edge = -edge_vectors.unsqueeze(2) * grad.unsqueeze(1)  # [E, 3, 3]
         if compute_virial:

@@ -22,7 +22,7 @@ def evaluate_batch(model, batch: Dict[str, torch.Tensor], virial: bool = False, 
     node_energies = model(batch[keys.SPECIES], batch[keys.EDGE_INDEX], vectors)
     return energy_derivatives(
         node_energies, vectors, batch[keys.EDGE_INDEX], batch[keys.BATCH], batch[keys.PTR].numel() - 1,
-        compute_forces=True, compute_virial=virial, create_graph=create_graph,
+        compute_virial=virial, create_graph=create_graph,
     )  # fmt: skip
 
 
