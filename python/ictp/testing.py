@@ -128,7 +128,9 @@ def assert_results_close(got: Mapping[str, Any], expected: Mapping[str, Any], rt
         assert error <= rtol * scale, f"{key}: largest difference {error:.3g} > {rtol:g} x {scale:.3g}"
 
 
-def random_features(layout: Layout, rep: Representation, shape: Sequence[int], seed: int = 0, dtype=torch.float64) -> torch.Tensor:
+def random_features(
+    layout: Layout, rep: Representation, shape: Sequence[int], seed: int = 0, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """Random valid coordinates ``[*shape, layout.dim]`` (symmetric traceless also in the dense representation)."""
     g = torch.Generator().manual_seed(seed)
     blocks = []

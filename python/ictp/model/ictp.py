@@ -85,7 +85,7 @@ class ICTP(nn.Module):
         if config is None:
             config = ModelConfig(**hyperparameters)
         elif hyperparameters:
-            raise TypeError(f"give the hyperparameters in config or as keywords, not both; got keywords {sorted(hyperparameters)}")
+            raise TypeError(f"give the hyperparameters in config or as keywords, not both; got {sorted(hyperparameters)}")
         self.config = config.resolve(species)  # the hyperparameters the model was built with
         self._register_statistics(avg_num_neighbors, atomic_energies, scale, shift)
         self._build_layers()

@@ -14,7 +14,13 @@ from ase.data import chemical_symbols
 
 from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, read_configurations
-from ..data.stats import average_num_neighbors, fit_atomic_energies, is_isolated_atom, isolated_atom_energies, scale_and_shift
+from ..data.stats import (
+    average_num_neighbors,
+    fit_atomic_energies,
+    is_isolated_atom,
+    isolated_atom_energies,
+    scale_and_shift,
+)
 from ..model.config import atomic_number
 from .config import TrainingConfig
 
@@ -43,7 +49,9 @@ def read_run_data(config: TrainingConfig) -> RunData:
     e0 = _reference_energies(train + isolated, numbers, config)
     train_set = GraphDataset(train, numbers, config.r_max)
     scale, shift = scale_and_shift(train, numbers, e0)
-    statistics = dict(avg_num_neighbors=average_num_neighbors(train_set.edge_counts()), atomic_energies=e0, scale=scale, shift=shift)
+    statistics = dict(
+        avg_num_neighbors=average_num_neighbors(train_set.edge_counts()), atomic_energies=e0, scale=scale, shift=shift
+    )
     return RunData(train_set, GraphDataset(valid, numbers, config.r_max), numbers, statistics)
 
 
