@@ -90,7 +90,7 @@ def measure(code, case, repeats, r_max, folder):
     else:
         import ictp
         from ictp import keys
-        from ictp.data.graph import atoms_to_graph, collate, edge_vectors
+        from ictp.data.graph import edge_vectors, structures_to_batch
         from ictp.deploy.export import export, load_deployed, run
 
         model = ictp.ICTP(
@@ -106,7 +106,7 @@ def measure(code, case, repeats, r_max, folder):
             export(model, path, force=True)
             module, _ = load_deployed(path)
         build_s = time.perf_counter() - start
-        graph = collate([atoms_to_graph(a, numbers, r_max) for a in atoms])  # ten molecules: one disconnected graph
+        graph = structures_to_batch(atoms, numbers, r_max)  # ten molecules: one disconnected graph
         inputs = (graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph), len(graph[keys.SPECIES]))
 
         def call():

@@ -140,13 +140,13 @@ def bare_call(model: str, cells: int, repeats: int, device: str) -> dict:
     """Worker: the deployed model on the same structure, one torch thread; median ms of ``repeats`` calls."""
     import torch
     from ictp import keys
-    from ictp.data.graph import atoms_to_graph, collate, edge_vectors
+    from ictp.data.graph import edge_vectors, structures_to_batch
     from ictp.deploy.export import load_deployed, run
 
     torch.set_num_threads(1)
     module, metadata = load_deployed(model, device)
     atoms = supercell(cells)
-    graph = collate([atoms_to_graph(atoms, metadata["atomic_numbers"], metadata["r_max"])], torch.device(device))
+    graph = structures_to_batch([atoms], metadata["atomic_numbers"], metadata["r_max"], torch.device(device))
     species, edge_index, vectors = graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 

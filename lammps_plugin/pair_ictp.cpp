@@ -37,7 +37,6 @@
 using namespace LAMMPS_NS;
 
 static constexpr int FORMAT_VERSION = 1;
-static constexpr double EV_IN_KCAL_PER_MOL = 23.060547830619026;
 
 // standard atomic masses (IUPAC 2016) of Z = 1..94, for the pair_coeff cross-check
 static const double STANDARD_MASS[] = {
@@ -68,6 +67,16 @@ struct TorchThreads {
 };
 }    // namespace
 
+/* eV -> the energy unit of units metal (1) or real (LAMMPS's own factor); other units are refused */
+
+static double energy_unit_conversion(LAMMPS *lmp)
+{
+  const std::string units = lmp->update->unit_style;
+  if (units == "metal") return 1.0;
+  if (units == "real") return utils::get_conversion_factor(utils::ENERGY, utils::METAL2REAL);
+  lmp->error->all(FLERR, "pair ictp: units {} are not supported; use units metal (eV, Angstrom) or real", units);
+}
+
 /* ---------------------------------------------------------------------- */
 
 PairICTP::PairICTP(LAMMPS *lmp) : Pair(lmp), device(torch::kCPU)
@@ -96,7 +105,9 @@ PairICTP::~PairICTP()
   }
 }
 
-/* ---------------------------------------------------------------------- */
+/* ----------------------------------------------------------------------
+   one step: the graph of this rank's atoms and ghosts, the model on it, its results into LAMMPS
+------------------------------------------------------------------------- */
 
 void PairICTP::compute(int eflag, int vflag)
 {
@@ -104,68 +115,7 @@ void PairICTP::compute(int eflag, int vflag)
   const int num_local = build_graph();
   if (first_call) log_node_counts(num_local);
   if (num_local == 0) return;    // no energy on this rank, hence no forces either
-
-  const int64_t num_nodes = atom_of.size(), num_edges = receivers.size();
-  const bool atom_virial = vflag_atom || cvflag_atom;
-  torch::Tensor energy, energies, forces, virial_tensor, atom_virial_tensor;
-  std::string failure;
-  try {
-    // with the optimising graph executor, torch returns wrong gradients after some calls
-    torch::jit::GraphOptimizerEnabledGuard no_optimizer(false);
-    TorchThreads threads(nthreads);
-    auto int64 = torch::TensorOptions().dtype(torch::kInt64);
-    auto float64 = torch::TensorOptions().dtype(torch::kFloat64);
-    std::vector<torch::jit::IValue> inputs{
-        torch::from_blob(species.data(), {num_nodes}, int64).to(device),
-        torch::stack({torch::from_blob(receivers.data(), {num_edges}, int64),
-                      torch::from_blob(senders.data(), {num_edges}, int64)})
-            .to(device),
-        torch::from_blob(vectors.data(), {num_edges, 3}, float64).to(device),
-        (int64_t) num_local, (bool) vflag_global, atom_virial};
-    auto out = model.forward(inputs).toGenericDict();
-    energy = out.at("energy").toTensor().cpu();
-    energies = out.at("energies").toTensor().cpu();
-    forces = out.at("forces").toTensor().cpu().contiguous();
-    if (vflag_global) virial_tensor = out.at("virial").toTensor().cpu();
-    if (atom_virial) atom_virial_tensor = out.at("atom_virial").toTensor().cpu().contiguous();
-  } catch (const c10::Error &e) {
-    failure = e.what_without_backtrace();
-  } catch (const std::exception &e) {
-    failure = e.what();
-  }
-  if (!failure.empty())
-    error->one(FLERR,
-               "pair ictp: the model failed on {} nodes and {} edges: {}\nCheck that the model file was "
-               "written by ictp-deploy and that this ictp plugin is as recent as the ictp that wrote it",
-               num_nodes, num_edges, failure);
-
-  const double c = energy_conversion;
-  if (eflag_global) eng_vdwl += c * energy.item<double>();
-  if (eflag_atom) {
-    auto e = energies.accessor<double, 1>();
-    for (int n = 0; n < num_local; n++) eatom[atom_of[n]] += c * e[n];
-  }
-  double **f = atom->f;
-  auto fn = forces.accessor<double, 2>();
-  for (int n = 0; n < num_nodes; n++)
-    for (int k = 0; k < 3; k++) f[atom_of[n]][k] += c * fn[n][k];
-
-  // LAMMPS's virial is sum x (x) f = the model's W; Voigt order xx, yy, zz, xy, xz, yz
-  static const int row[9] = {0, 1, 2, 0, 0, 1, 1, 2, 2}, col[9] = {0, 1, 2, 1, 2, 2, 0, 0, 1};
-  if (vflag_global) {
-    auto w = virial_tensor.accessor<double, 2>();
-    for (int k = 0; k < 6; k++) virial[k] += c * w[row[k]][col[k]];
-  }
-  if (atom_virial) {
-    auto w = atom_virial_tensor.accessor<double, 3>();
-    for (int n = 0; n < num_nodes; n++) {
-      const int a = atom_of[n];
-      if (vflag_atom)
-        for (int k = 0; k < 6; k++) vatom[a][k] += c * w[n][row[k]][col[k]];
-      if (cvflag_atom)
-        for (int k = 0; k < 9; k++) cvatom[a][k] += c * w[n][row[k]][col[k]];
-    }
-  }
+  accumulate(run_model(num_local, vflag_atom || cvflag_atom), num_local);
 }
 
 /* ----------------------------------------------------------------------
@@ -224,6 +174,10 @@ int PairICTP::build_graph()
   return num_local;
 }
 
+/* ----------------------------------------------------------------------
+   once per run: how many atoms, ghost nodes and edges the model sees, summed over ranks
+------------------------------------------------------------------------- */
+
 void PairICTP::log_node_counts(int num_local)
 {
   first_call = false;
@@ -244,20 +198,89 @@ void PairICTP::log_node_counts(int num_local)
 }
 
 /* ----------------------------------------------------------------------
+   the deployed forward on this step's graph (docs/deployed_model.md); results on the CPU
+------------------------------------------------------------------------- */
+
+PairICTP::Results PairICTP::run_model(int num_local, bool atom_virial)
+{
+  const int64_t num_nodes = atom_of.size(), num_edges = receivers.size();
+  Results results;
+  std::string failure;
+  try {
+    // with the optimising graph executor, torch returns wrong gradients after some calls
+    torch::jit::GraphOptimizerEnabledGuard no_optimizer(false);
+    TorchThreads threads(nthreads);
+    auto int64 = torch::TensorOptions().dtype(torch::kInt64);
+    auto float64 = torch::TensorOptions().dtype(torch::kFloat64);
+    std::vector<torch::jit::IValue> inputs{
+        torch::from_blob(species.data(), {num_nodes}, int64).to(device),
+        torch::stack({torch::from_blob(receivers.data(), {num_edges}, int64),
+                      torch::from_blob(senders.data(), {num_edges}, int64)})
+            .to(device),
+        torch::from_blob(vectors.data(), {num_edges, 3}, float64).to(device),
+        (int64_t) num_local, (bool) vflag_global, atom_virial};
+    auto out = model.forward(inputs).toGenericDict();
+    results.energy = out.at("energy").toTensor().cpu();
+    results.energies = out.at("energies").toTensor().cpu();
+    results.forces = out.at("forces").toTensor().cpu().contiguous();
+    if (vflag_global) results.virial = out.at("virial").toTensor().cpu();
+    if (atom_virial) results.atom_virial = out.at("atom_virial").toTensor().cpu().contiguous();
+  } catch (const c10::Error &e) {
+    failure = e.what_without_backtrace();
+  } catch (const std::exception &e) {
+    failure = e.what();
+  }
+  if (!failure.empty())
+    error->one(FLERR,
+               "pair ictp: the model failed on {} nodes and {} edges: {}\nCheck that the model file was "
+               "written by ictp-deploy and that this ictp plugin is as recent as the ictp that wrote it",
+               num_nodes, num_edges, failure);
+  return results;
+}
+
+/* ----------------------------------------------------------------------
+   energies, forces and virials (converted to LAMMPS units) onto the atoms the nodes are;
+   forces on ghosts reach their owners through LAMMPS's reverse communication
+------------------------------------------------------------------------- */
+
+void PairICTP::accumulate(const Results &results, int num_local)
+{
+  const double c = energy_conversion;
+  if (eflag_global) eng_vdwl += c * results.energy.item<double>();
+  if (eflag_atom) {
+    auto e = results.energies.accessor<double, 1>();
+    for (int n = 0; n < num_local; n++) eatom[atom_of[n]] += c * e[n];
+  }
+  double **f = atom->f;
+  auto fn = results.forces.accessor<double, 2>();
+  const int num_nodes = atom_of.size();
+  for (int n = 0; n < num_nodes; n++)
+    for (int k = 0; k < 3; k++) f[atom_of[n]][k] += c * fn[n][k];
+
+  // LAMMPS's virial is sum x (x) f = the model's W; Voigt order xx, yy, zz, xy, xz, yz
+  static const int row[9] = {0, 1, 2, 0, 0, 1, 1, 2, 2}, col[9] = {0, 1, 2, 1, 2, 2, 0, 0, 1};
+  if (vflag_global) {
+    auto w = results.virial.accessor<double, 2>();
+    for (int k = 0; k < 6; k++) virial[k] += c * w[row[k]][col[k]];
+  }
+  if (vflag_atom || cvflag_atom) {
+    auto w = results.atom_virial.accessor<double, 3>();
+    for (int n = 0; n < num_nodes; n++) {
+      const int a = atom_of[n];
+      if (vflag_atom)
+        for (int k = 0; k < 6; k++) vatom[a][k] += c * w[n][row[k]][col[k]];
+      if (cvflag_atom)
+        for (int k = 0; k < 9; k++) cvatom[a][k] += c * w[n][row[k]][col[k]];
+    }
+  }
+}
+
+/* ----------------------------------------------------------------------
    pair_style ictp [device auto|cpu|cuda|cuda:N] [threads N]
 ------------------------------------------------------------------------- */
 
-static double energy_unit_conversion(LAMMPS *lmp)
-{
-  const std::string units = lmp->update->unit_style;
-  if (units == "metal") return 1.0;
-  if (units == "real") return EV_IN_KCAL_PER_MOL;
-  lmp->error->all(FLERR, "pair ictp: units {} are not supported; use units metal (eV, Angstrom) or real", units);
-}
-
 void PairICTP::settings(int narg, char **arg)
 {
-  energy_unit_conversion(lmp);
   for (int iarg = 0; iarg < narg; iarg += 2) {
     if (iarg + 1 >= narg) error->all(FLERR, "pair ictp: keyword {} needs a value", arg[iarg]);
     const std::string key = arg[iarg], value = arg[iarg + 1];
@@ -276,7 +299,8 @@ void PairICTP::settings(int narg, char **arg)
 }
 
 /* ----------------------------------------------------------------------
-   pair_coeff * * model.pth El1 El2 ... (one element or NULL per atom type)
+   pair_coeff * * model.pth El1 El2 ... (one element or NULL per atom type): load the model,
+   map each type to a model species, log the table
 ------------------------------------------------------------------------- */
 
 void PairICTP::coeff(int narg, char **arg)
@@ -288,15 +312,36 @@ void PairICTP::coeff(int narg, char **arg)
                "types, got {}", ntypes, narg - 3);
   if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
     error->all(FLERR, "pair ictp: use pair_coeff * * model.pth El1 El2 ...");
-  load_model(arg[2], arg + 3);
+  load_model(arg[2]);
+
+  species_of_type.assign(ntypes + 1, -1);
+  std::string table;
+  for (int t = 1; t <= ntypes; t++) {
+    const std::string element = arg[2 + t];
+    if (element == "NULL") {
+      table += fmt::format("  type {} -> NULL (not handled by ictp)\n", t);
+      continue;
+    }
+    auto found = std::find(model_species.begin(), model_species.end(), element);
+    if (found == model_species.end())
+      error->all(FLERR, "pair ictp: element {} of type {} is not in the model, which has: {}", element, t,
+                 utils::join_words(model_species, " "));
+    species_of_type[t] = found - model_species.begin();
+    table += fmt::format("  type {} -> {} (Z = {})\n", t, element, number_of_species[species_of_type[t]]);
+  }
+  if (comm->me == 0) utils::logmesg(lmp, table);
 
   for (int i = 1; i <= ntypes; i++)
     for (int j = i; j <= ntypes; j++) setflag[i][j] = species_of_type[i] >= 0 && species_of_type[j] >= 0;
 }
 
-void PairICTP::load_model(const std::string &path, char **elements)
+/* ----------------------------------------------------------------------
+   the model file's bytes: rank 0 reads them and sends them to the others,
+   one file system access however many ranks
+------------------------------------------------------------------------- */
+
+std::string PairICTP::read_model_file(const std::string &path)
 {
-  // rank 0 reads the file and sends it to the others: one file system access however many ranks
   std::string bytes;
   bigint size = -1;
   if (comm->me == 0) {
@@ -313,23 +358,42 @@ void PairICTP::load_model(const std::string &path, char **elements)
   if (size > MAXSMALLINT) error->all(FLERR, "pair ictp: model file {} is larger than 2 GB", path);
   bytes.resize(size);
   MPI_Bcast(bytes.data(), size, MPI_CHAR, 0, world);
+  return bytes;
+}
 
+/* ----------------------------------------------------------------------
+   the device of this rank: as pair_style says, or with auto a GPU if torch sees one
+   (the ranks of a node share the GPUs round-robin), else the CPU
+------------------------------------------------------------------------- */
+
+void PairICTP::pick_device()
+{
+  if (device_arg != "auto") {
+    device = torch::Device(device_arg);
+    return;
+  }
+  device = torch::kCPU;
+  if (torch::cuda::is_available()) {
+    MPI_Comm node;
+    int node_rank;
+    MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, comm->me, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &node_rank);
+    MPI_Comm_free(&node);
+    device = torch::Device(torch::kCUDA, node_rank % torch::cuda::device_count());
+  }
+}
+
+/* ----------------------------------------------------------------------
+   the TorchScript module of a file written by ictp-deploy, on this rank's device, and its metadata
+------------------------------------------------------------------------- */
+
+void PairICTP::load_model(const std::string &path)
+{
+  const std::string bytes = read_model_file(path);
+  pick_device();
   torch::jit::ExtraFilesMap extra{{"metadata.json", ""}};
   std::string failure;
   try {
-    if (device_arg == "auto") {
-      device = torch::kCPU;
-      if (torch::cuda::is_available()) {
-        MPI_Comm node;    // GPUs are shared round-robin by the ranks of a node
-        int node_rank;
-        MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, comm->me, MPI_INFO_NULL, &node);
-        MPI_Comm_rank(node, &node_rank);
-        MPI_Comm_free(&node);
-        device = torch::Device(torch::kCUDA, node_rank % torch::cuda::device_count());
-      }
-    } else {
-      device = torch::Device(device_arg);
-    }
     std::istringstream stream(bytes);
     model = torch::jit::load(stream, device, extra);
     model.eval();
@@ -341,15 +405,22 @@ void PairICTP::load_model(const std::string &path, char **elements)
   if (!failure.empty())
     error->all(FLERR, "pair ictp: cannot load {} as an ictp model: {}\nWrite the file with ictp-deploy; a "
                "training checkpoint or a truncated copy does not work", path, failure);
-
   if (extra["metadata.json"].empty())
     error->all(FLERR, "pair ictp: {} has no metadata.json; write the file with ictp-deploy", path);
-  std::vector<std::string> model_species;
+  parse_metadata(path, extra["metadata.json"]);
+}
+
+/* ----------------------------------------------------------------------
+   metadata.json (docs/deployed_model.md): species, cutoff, layers, units, checked and logged
+------------------------------------------------------------------------- */
+
+void PairICTP::parse_metadata(const std::string &path, const std::string &text)
+{
   std::string length_unit, energy_unit;
   int format_version = 0;
   json metadata;
   try {
-    metadata = json::parse(extra["metadata.json"]);
+    metadata = json::parse(text);
     format_version = metadata.at("format_version").get<int>();
     model_species = metadata.at("species").get<std::vector<std::string>>();
     number_of_species = metadata.at("atomic_numbers").get<std::vector<int>>();
@@ -371,34 +442,21 @@ void PairICTP::load_model(const std::string &path, char **elements)
   if (model_species.size() != number_of_species.size() || r_max <= 0 || num_layers < 1)
     error->all(FLERR, "pair ictp: inconsistent metadata.json in {}", path);
 
-  const int ntypes = atom->ntypes;
-  species_of_type.assign(ntypes + 1, -1);
-  std::string table;
-  for (int t = 1; t <= ntypes; t++) {
-    const std::string element = elements[t - 1];
-    if (element == "NULL") {
-      table += fmt::format("  type {} -> NULL (not handled by ictp)\n", t);
-      continue;
-    }
-    auto found = std::find(model_species.begin(), model_species.end(), element);
-    if (found == model_species.end())
-      error->all(FLERR, "pair ictp: element {} of type {} is not in the model, which has: {}", element, t,
-                 utils::join_words(model_species, " "));
-    species_of_type[t] = found - model_species.begin();
-    table += fmt::format("  type {} -> {} (Z = {})\n", t, element, number_of_species[species_of_type[t]]);
-  }
   if (comm->me == 0) {
-    std::string torch_version = metadata.value("torch_version", "?");
-    utils::logmesg(lmp, "ICTP: model {} (ictp {}, torch {}, {}), {} layers, r_max = {} Angstrom\n{}", path,
+    const std::string torch_version = metadata.value("torch_version", "?");
+    utils::logmesg(lmp, "ICTP: model {} (ictp {}, torch {}, {}), {} layers, r_max = {} Angstrom\n", path,
                    metadata.value("ictp_version", "?"), torch_version, metadata.value("dtype", "?"), num_layers,
-                   r_max, table);
+                   r_max);
     if (torch_version.rfind(TORCH_VERSION, 0) != 0)
       error->warning(FLERR, "pair ictp: the model was written with torch {}, the plugin runs torch {}",
                      torch_version, TORCH_VERSION);
   }
 }
 
-/* ---------------------------------------------------------------------- */
+/* ----------------------------------------------------------------------
+   init_style: checks and units, the neighbour list (full, with ghosts on several ranks),
+   the communication cutoff for message passing, the mass cross-check of the type map
+------------------------------------------------------------------------- */
 
 void PairICTP::init_style()
 {
@@ -434,11 +492,17 @@ void PairICTP::init_style()
   }
 }
 
+/* ----------------------------------------------------------------------
+   init_one: the model's cutoff for every pair of types, also for ghosts
+------------------------------------------------------------------------- */
+
 double PairICTP::init_one(int i, int j)
 {
   cutghost[i][j] = cutghost[j][i] = r_max;
   return r_max;
 }
+
+/* ---------------------------------------------------------------------- */
 
 void PairICTP::allocate()
 {

@@ -23,26 +23,42 @@ class PairICTP : public Pair {
   double init_one(int, int) override;
 
  protected:
+  // pair_style keywords
+  std::string device_arg;    // auto, cpu, cuda or cuda:N
+  int nthreads;              // torch intra-op threads per rank
+
+  // the model file (pair_coeff) and its metadata.json
   torch::jit::Module model;
   torch::Device device;
-  std::string device_arg;       // pair_style keyword: auto, cpu, cuda or cuda:N
-  int nthreads;                 // torch intra-op threads per rank
-  double r_max;                 // model cutoff (Angstrom)
-  int num_layers;               // message-passing layers
-  double energy_conversion;     // eV -> LAMMPS energy unit
-  std::vector<int> species_of_type;    // model species index of each LAMMPS type, -1 for NULL
-  std::vector<int> number_of_species;  // atomic number of each model species
-  bool fold_ghosts;             // single rank: ghosts are folded onto the atoms they image
-  bool first_call;              // log the node counts once per run
+  double r_max;                          // cutoff (Angstrom)
+  int num_layers;                        // message-passing layers
+  std::vector<std::string> model_species;    // element symbol of each model species
+  std::vector<int> number_of_species;        // atomic number of each model species
+  std::vector<int> species_of_type;          // model species index of each LAMMPS type, -1 for NULL
 
-  // buffers reused between steps
+  // set by init_style
+  double energy_conversion;    // eV -> LAMMPS energy unit
+  bool fold_ghosts;            // single rank: ghosts are folded onto the atoms they image
+  bool first_call;             // log the node counts once per run
+
+  // the graph of this step (buffers reused between steps)
   std::vector<int> node_of, atom_of, local_of_tag;
   std::vector<int64_t> species, receivers, senders;
   std::vector<double> vectors;
 
+  // what the model returns, on the CPU
+  struct Results {
+    torch::Tensor energy, energies, forces, virial, atom_virial;
+  };
+
   void allocate();
-  void load_model(const std::string &path, char **elements);
+  std::string read_model_file(const std::string &path);
+  void pick_device();
+  void load_model(const std::string &path);
+  void parse_metadata(const std::string &path, const std::string &text);
   int build_graph();
+  Results run_model(int num_local, bool atom_virial);
+  void accumulate(const Results &results, int num_local);
   void log_node_counts(int num_local);
 };
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: small structures from ../shared/data and tiny models."""
+"""Shared fixtures: both precisions, small structures from ../shared/data and tiny models."""
 
 from pathlib import Path
 
@@ -6,12 +6,22 @@ import ase.build
 import ase.io
 import numpy as np
 import pytest
+import torch
+import yaml
+from ase import Atoms
 
 import ictp
 from ictp.deploy.export import export
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXAMPLE_DATA = Path(__file__).resolve().parents[1] / "examples" / "data"
+REFERENCE = Path(__file__).resolve().parent / "reference" / "structures.yaml"
+
+
+@pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
+def dtype(request):
+    """Runs a test in both precisions; ``ictp.testing.TOLERANCE`` has the tolerances of each."""
+    return request.param
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +53,21 @@ def shared_data():
 
 
 @pytest.fixture(scope="session")
-def tiny_model():
-    """A tiny float64 model (r_max 3 Å, 4 channels) for the 3BPA and SiC structures, with realistic E0s (eV)."""
-    return ictp.ICTP(
-        ["H", "C", "N", "O", "Si"], r_max=3.0, num_channels=4, l_max_edge=2, radial_mlp=(8, 8),
-        atomic_energies=[-13.6, -1029.5, -1484.3, -2041.8, -7869.2], avg_num_neighbors=8.0, seed=1,
-    )  # fmt: skip
+def reference():
+    """``tests/reference/structures.yaml``: the reference model's keywords (``model``) and ``structures``,
+    each with its ``name``, ``atoms`` and float64 ``results`` (energy, energies, forces and, periodic, stress)."""
+    document = yaml.safe_load(REFERENCE.read_text())
+    for entry in document["structures"]:
+        entry["atoms"] = Atoms(numbers=entry.pop("numbers"), positions=entry.pop("positions"),
+                               cell=entry.pop("cell"), pbc=entry.pop("pbc"))  # fmt: skip
+        entry["results"] = {k: entry.pop(k) for k in ("energy", "energies", "forces", "stress") if k in entry}
+    return document
+
+
+@pytest.fixture(scope="session")
+def tiny_model(reference):
+    """The reference model: tiny, float64 (r_max 3 Å, 4 channels), H C N O Si with realistic E0s (eV)."""
+    return ictp.ICTP(**reference["model"])
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,12 @@ import pytest
 from ase import Atoms
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress as voigt
+from ase.stress import voigt_6_to_full_3x3_stress
 
 import ictp
 from ictp import keys
-from ictp.testing import finite_difference_forces, finite_difference_stress
-from ictp.training import save_model
+from ictp.testing import assert_results_close, finite_difference_forces, finite_difference_stress
+from ictp.model import save_model
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,16 @@ def results(calc, atoms, properties):
     """A fresh calculation of ``properties`` on ``atoms``, as a copy of the results."""
     calc.calculate(atoms, properties, all_changes)
     return {key: np.copy(value) for key, value in calc.results.items()}
+
+
+def test_reference_structures(calc, reference):
+    """The deployed reference model in ASE gives the numbers of tests/reference/structures.yaml."""
+    for entry in reference["structures"]:
+        periodic = "stress" in entry["results"]
+        out = results(calc, entry["atoms"], ["energy", "energies", "forces"] + (["stress"] if periodic else []))
+        if periodic:
+            out["stress"] = voigt_6_to_full_3x3_stress(out["stress"])
+        assert_results_close(out, entry["results"], rtol=1e-10)
 
 
 def test_forces_and_stress_are_derivatives_of_the_energy(calc, molecule, triclinic_cell):

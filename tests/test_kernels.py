@@ -8,7 +8,7 @@ import torch
 
 import ictp
 from ictp import keys
-from ictp.data.graph import atoms_to_graph, collate, edge_vectors
+from ictp.data.graph import edge_vectors, structures_to_batch
 from ictp.model import energy_derivatives
 from ictp.nn.tensor_product import ChannelwiseProduct, EdgeTensorProduct
 from ictp.tensors.irreps import irreps_up_to, plain_layout
@@ -98,7 +98,7 @@ VARIANTS = {
 
 
 def outputs(model, atoms):
-    graph = collate([atoms_to_graph(atoms, model.atomic_numbers.tolist(), model.r_max)])
+    graph = structures_to_batch([atoms], model.atomic_numbers.tolist(), model.r_max)
     vectors = edge_vectors(graph).to(model.dtype).requires_grad_(True)
     energies = model(graph[keys.SPECIES], graph[keys.EDGE_INDEX], vectors)
     return energy_derivatives(energies, vectors, graph[keys.EDGE_INDEX], graph[keys.BATCH], 1, compute_virial=True)
@@ -140,7 +140,7 @@ def test_graphs_without_edges(tiny_model):
 
 def test_training_through_the_fused_kernels_is_a_clear_error(tiny_model, molecule):
     fused = copy.deepcopy(tiny_model).set_kernels("fused")
-    graph = collate([atoms_to_graph(molecule, fused.atomic_numbers.tolist(), fused.r_max)])
+    graph = structures_to_batch([molecule], fused.atomic_numbers.tolist(), fused.r_max)
     vectors = edge_vectors(graph).requires_grad_(True)
     energies = fused(graph[keys.SPECIES], graph[keys.EDGE_INDEX], vectors)
     with pytest.raises(RuntimeError, match="set_kernels\\('reference'\\)"):

@@ -1,5 +1,6 @@
 """ASE calculator: deployed files, training model files and ICTP objects through the one deployment contract."""
 
+import copy
 import os
 import warnings
 from pathlib import Path
@@ -11,14 +12,12 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from . import keys
-from .data.graph import species_indices
-from .data.neighbors import neighbor_list
+from .data.graph import atoms_to_graph, collate, edge_vectors
 from .devices import resolve_device
 from .deploy.export import load_deployed, run
 from .deploy.module import DeployedModel
-from .model import ICTP
+from .model import ICTP, load_model, stress_from_virial
 from .native import NativeBuildError
-from .training.checkpoint import load_model
 
 __all__ = ["ICTPCalculator"]
 
@@ -26,13 +25,14 @@ __all__ = ["ICTPCalculator"]
 def _load(model, device: torch.device):
     """``(module following the contract, model atomic numbers, r_max)`` for a ``.pt2``/``.pth``, a ``.pt`` or an ICTP.
 
-    A model object runs with the fused CPU kernels when they can be compiled here, else with the
-    reference ones (a warning says why).
+    A model object is copied (the caller's keeps its kernels) and runs with the fused CPU kernels
+    when they can be compiled here, else with the reference ones (a warning says why).
     """
     if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".pt":
         model = load_model(model, device)
+    elif isinstance(model, ICTP):
+        model = copy.deepcopy(model).to(device)
     if isinstance(model, ICTP):
-        model = model.to(device)
         if device.type == "cpu":
             try:
                 model.set_kernels("fused")
@@ -50,8 +50,8 @@ class ICTPCalculator(Calculator):
     ----------
     model : a deployed file (``ictp-deploy``: a compiled ``.pt2`` or a TorchScript ``.pth``;
         any suffix but ``.pt``), checked against its reference results on opening, a training
-        model file (``.pt``, :func:`ictp.training.load_model`) or an :class:`ictp.ICTP`
-        (moved to ``device``; on the CPU it is switched to the fused kernels).
+        model file (``.pt``, :func:`ictp.model.load_model`) or an :class:`ictp.ICTP` (copied,
+        moved to ``device``; on the CPU the copy runs the fused kernels).
     device : where the model runs.
     skin : neighbour-list skin (Å). The list is built with cutoff ``r_max + skin`` and
         rebuilt only when an atom has moved more than ``skin / 2`` since, or the cell,
@@ -74,7 +74,8 @@ class ICTPCalculator(Calculator):
         self.module, self.model_numbers, self.r_max = _load(model, self.device)
         self.skin = float(skin)
         self.neighbor_list_builds = 0
-        self._neighbors = None
+        self._neighbors = None  # the graph of the last build, tensors on the device
+        self._built_for = None  # the atoms it was built for
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -88,45 +89,43 @@ class ICTPCalculator(Calculator):
             )
         species, edge_index, vectors = self._graph(atoms)
         out = run(self.module, species, edge_index, vectors, len(atoms), periodic, per_atom_stress)
-        out = {key: value.cpu().numpy() for key, value in out.items()}
         energy = float(out[keys.ENERGY])
         self.results = {"energy": energy, "free_energy": energy}
-        self.results.update(energies=out[keys.ENERGIES], forces=out[keys.FORCES])
+        self.results.update(energies=out[keys.ENERGIES].cpu().numpy(), forces=out[keys.FORCES].cpu().numpy())
+        voigt = lambda stress: full_3x3_to_voigt_6_stress(stress.cpu().numpy())  # noqa: E731
         if periodic:
             volume = atoms.get_volume()
-            self.results["stress"] = full_3x3_to_voigt_6_stress(-out[keys.VIRIAL] / volume)
+            self.results["stress"] = voigt(stress_from_virial(out[keys.VIRIAL], volume))
         if per_atom_stress:
-            self.results["stresses"] = full_3x3_to_voigt_6_stress(-out[keys.ATOM_VIRIAL] / volume)
+            self.results["stresses"] = voigt(stress_from_virial(out[keys.ATOM_VIRIAL], volume))
 
     def _graph(self, atoms):
         """Species [N], edge index [2, E] and float64 edge vectors [E, 3] (Å) of the edges shorter than r_max."""
         if self._must_rebuild(atoms):
             self._build(atoms)
-        nl = self._neighbors
-        vectors = atoms.positions[nl["receivers"]] - atoms.positions[nl["senders"]] - nl["shifts"]
-        keep = np.linalg.norm(vectors, axis=1) < self.r_max
-        edge_index = np.stack([nl["receivers"][keep], nl["senders"][keep]])
-        as_tensor = lambda array: torch.as_tensor(array, device=self.device)  # noqa: E731
-        return nl["species"], as_tensor(edge_index), as_tensor(vectors[keep])
+        graph = {**self._neighbors, keys.POSITIONS: torch.as_tensor(atoms.positions, device=self.device)}
+        vectors = edge_vectors(graph)
+        keep = torch.linalg.vector_norm(vectors, dim=1) < self.r_max
+        return graph[keys.SPECIES], graph[keys.EDGE_INDEX][:, keep], vectors[keep]
 
     def _must_rebuild(self, atoms) -> bool:
-        nl = self._neighbors
+        built = self._built_for
         return (
-            nl is None
-            or not np.array_equal(nl["numbers"], atoms.numbers)
-            or not np.array_equal(nl["pbc"], atoms.pbc)
-            or not np.array_equal(nl["cell"], atoms.cell.array)
-            or np.linalg.norm(atoms.positions - nl["positions"], axis=1).max(initial=0.0) > self.skin / 2
+            built is None
+            or not np.array_equal(built.numbers, atoms.numbers)
+            or not np.array_equal(built.pbc, atoms.pbc)
+            or not np.array_equal(built.cell.array, atoms.cell.array)
+            or np.linalg.norm(atoms.positions - built.positions, axis=1).max(initial=0.0) > self.skin / 2
         )
 
     def _build(self, atoms):
-        """Neighbour list with cutoff r_max + skin, edges sorted so that any reuse gives a fresh build's order."""
-        species = torch.as_tensor(species_indices(atoms.numbers, self.model_numbers), device=self.device)
-        receivers, senders, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, self.r_max + self.skin)
+        """The graph (:func:`ictp.data.graph.atoms_to_graph`) with cutoff r_max + skin, edges sorted so that any
+        reuse gives a fresh build's order."""
+        graph = atoms_to_graph(atoms, self.model_numbers, self.r_max + self.skin)
+        receivers, senders = graph[keys.EDGE_INDEX]
+        shifts = graph[keys.SHIFTS]
         order = np.lexsort((shifts[:, 2], shifts[:, 1], shifts[:, 0], senders, receivers))
-        self._neighbors = {
-            "numbers": atoms.numbers.copy(), "pbc": atoms.pbc.copy(), "cell": atoms.cell.array.copy(),
-            "positions": atoms.positions.copy(), "species": species,
-            "receivers": receivers[order], "senders": senders[order], "shifts": shifts[order],
-        }  # fmt: skip
+        graph[keys.EDGE_INDEX], graph[keys.SHIFTS] = graph[keys.EDGE_INDEX][:, order], shifts[order]
+        self._neighbors = collate([graph], self.device)
+        self._built_for = atoms.copy()
         self.neighbor_list_builds += 1

@@ -12,7 +12,7 @@ from ictp import keys
 from ictp.deploy import DeployedFileError, DeployedModel, load_deployed
 from ictp.deploy.cli import main
 from ictp.deploy.export import export, run
-from ictp.training import save_model
+from ictp.model import save_model
 
 
 def with_metadata(package, target, change):

@@ -17,7 +17,7 @@ from ictp.deploy import DeployedFileError, load_deployed
 from ictp.deploy import export as export_module
 from ictp.deploy.export import export
 from ictp.deploy.cli import main
-from ictp.training import save_model
+from ictp.model import save_model
 
 METADATA_KEYS = {
     "format_version", "format", "ictp_version", "torch_version", "species", "atomic_numbers", "r_max", "num_layers",

@@ -8,7 +8,7 @@ from ase.neighborlist import neighbor_list
 
 import ictp
 from ictp import keys
-from ictp.data.graph import atoms_to_graph, collate, edge_vectors, species_indices
+from ictp.data.graph import edge_vectors, species_indices, structures_to_batch
 from ictp.deploy import DeployedModel
 
 
@@ -47,12 +47,12 @@ def test_local_energies_with_ghosts_equal_the_periodic_model(model, triclinic_ce
         close(folded, ref[keys.FORCES]),
         close(out[keys.VIRIAL], ref[keys.VIRIAL][0]),
     ]
-    assert all(results) == (ghost_factor >= model.num_layers), results
+    assert all(results) == (ghost_factor >= model.config.num_layers), results
     assert torch.allclose(out[keys.ATOM_VIRIAL].sum(0), out[keys.VIRIAL], atol=1e-12)
 
 
 def test_scripted_contract_matches_eager_over_repeated_calls(model, triclinic_cell):
-    graph = collate([atoms_to_graph(triclinic_cell, model.atomic_numbers.tolist(), model.r_max)])
+    graph = structures_to_batch([triclinic_cell], model.atomic_numbers.tolist(), model.r_max)
     args = (graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph), len(triclinic_cell))
     eager = DeployedModel(model)(*args, True, True)
     scripted = torch.jit.script(DeployedModel(model))
@@ -66,7 +66,7 @@ def test_scripted_contract_matches_eager_over_repeated_calls(model, triclinic_ce
 
 
 def test_bad_contract_inputs_are_errors(model, triclinic_cell):
-    graph = collate([atoms_to_graph(triclinic_cell, model.atomic_numbers.tolist(), model.r_max)])
+    graph = structures_to_batch([triclinic_cell], model.atomic_numbers.tolist(), model.r_max)
     deployed = DeployedModel(model)
     vectors = edge_vectors(graph)
     with pytest.raises(ValueError, match="num_local"):

@@ -13,7 +13,7 @@ import ictp
 from ictp.evaluation import error_metrics, predict_configurations
 from ictp.evaluation.cli import main
 from ictp.data.extxyz import read_configurations
-from ictp.training.checkpoint import save_model
+from ictp.model import save_model
 
 
 @pytest.fixture(scope="module")

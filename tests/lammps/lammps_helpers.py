@@ -1,4 +1,4 @@
-"""Helpers of the LAMMPS tests: model files, data files, decks, running LAMMPS, references from ASE."""
+"""Helpers of the LAMMPS tests: model files, data files, decks, running LAMMPS, the same results from ASE."""
 
 import json
 import os
@@ -14,7 +14,7 @@ from ase.geometry import cellpar_to_cell
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from ictp import ICTPCalculator, keys
-from ictp.data.graph import atoms_to_graph, collate, edge_vectors
+from ictp.data.graph import edge_vectors, structures_to_batch
 from ictp.deploy import DeployedModel
 from ictp.deploy.export import export
 
@@ -43,14 +43,14 @@ def lammps_frame(atoms: Atoms) -> Atoms:
     return atoms
 
 
-def reference(model, atoms: Atoms) -> dict:
+def python_results(model, atoms: Atoms) -> dict:
     """What ASE gives through :class:`ictp.ICTPCalculator` (energy, energies, forces, virial W = -σV for
     periodic cells), plus per-atom virials [N, 3, 3] (and a molecule's W) from the deployment contract."""
     calc = ICTPCalculator(model)
     periodic = bool(atoms.pbc.all())
     calc.calculate(atoms, ["energy", "energies", "forces"] + (["stress"] if periodic else []))
     ref = {keys.ENERGY: calc.results["energy"], keys.ENERGIES: calc.results["energies"], keys.FORCES: calc.results["forces"]}
-    graph = collate([atoms_to_graph(atoms, model.atomic_numbers.tolist(), model.r_max)])
+    graph = structures_to_batch([atoms], model.atomic_numbers.tolist(), model.r_max)
     args = (graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph), len(atoms), True, True)
     deployed = DeployedModel(model)(*args)
     ref[keys.ATOM_VIRIAL] = deployed[keys.ATOM_VIRIAL].numpy()

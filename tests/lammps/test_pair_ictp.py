@@ -12,7 +12,7 @@ from lammps_helpers import (
     deck,
     deploy_model,
     lammps_frame,
-    reference,
+    python_results,
     run_in_process,
     run_lammps,
     write_data,
@@ -20,6 +20,7 @@ from lammps_helpers import (
 
 import ictp
 from ictp import keys
+from ictp.testing import assert_results_close
 
 QUANTITIES = [keys.ENERGY, keys.ENERGIES, keys.FORCES, keys.VIRIAL, keys.ATOM_VIRIAL]
 
@@ -59,7 +60,7 @@ def test_periodic_cells_match_python(model, model_file, tmp_path, cell):
     if "Si only" in cell:
         atoms.set_chemical_symbols(["Si"] * len(atoms))
     write_data(atoms, tmp_path / "data.lmp")
-    assert_agree(run_lammps(deck(model_file), tmp_path), reference(model, atoms))
+    assert_agree(run_lammps(deck(model_file), tmp_path), python_results(model, atoms))
 
 
 @pytest.mark.parametrize("boundary", ["f f f", "s s s"])
@@ -69,7 +70,7 @@ def test_molecule_in_a_non_periodic_box_matches_python(molecule_model, tmp_path,
     write_data(atoms, tmp_path / "data.lmp", species=("H", "C", "N", "O"), box=(np.zeros(3), np.full(3, 30.0)))
     model_file = deploy_model(molecule_model, tmp_path / "molecule.pth")
     got = run_lammps(deck(model_file, boundary=boundary, elements="H C N O"), tmp_path)
-    assert_agree(got, reference(molecule_model, atoms))
+    assert_agree(got, python_results(molecule_model, atoms))
 
 
 @pytest.mark.parametrize("nprocs", [1, 2, 4])
@@ -77,7 +78,7 @@ def test_mpi_ranks_agree_with_python(model, model_file, tmp_path, nprocs):
     """lmp and mpiexec -np N lmp: ghosts out to num_layers x r_max make several ranks exact."""
     atoms = sic(2)
     write_data(atoms, tmp_path / "data.lmp")
-    assert_agree(run_lammps(deck(model_file), tmp_path, nprocs), reference(model, atoms))
+    assert_agree(run_lammps(deck(model_file), tmp_path, nprocs), python_results(model, atoms))
 
 
 def test_empty_rank(molecule_model, tmp_path):
@@ -90,17 +91,36 @@ def test_empty_rank(molecule_model, tmp_path):
         "read_data", "processors 2 1 1\nread_data"
     )
     assert atoms.positions[:, 0].max() < 20.0  # rank 1 owns x > 20: nothing
-    assert_agree(run_lammps(commands, tmp_path, 2), reference(molecule_model, atoms))
+    assert_agree(run_lammps(commands, tmp_path, 2), python_results(molecule_model, atoms))
 
 
 def test_units_real_converts_energies(model, model_file, tmp_path):
     atoms = sic(1, triclinic=True)
     write_data(atoms, tmp_path / "data.lmp")
-    ref = reference(model, atoms)
+    ref = python_results(model, atoms)
     got = run_lammps(deck(model_file, units="real"), tmp_path)
-    ev = 23.060547830619026  # kcal/mol
+    ev = 23.060549  # kcal/mol, LAMMPS's own factor (utils::get_conversion_factor, also used by units real)
     assert np.allclose(got[keys.ENERGY], ev * ref[keys.ENERGY], rtol=1e-12, atol=0)
     assert np.abs(got[keys.FORCES] - ev * ref[keys.FORCES]).max() < 1e-10 * ev * np.abs(ref[keys.FORCES]).max()
+
+
+def test_reference_structures(tiny_model, deployed_file, reference, tmp_path):
+    """LAMMPS on the deployed reference model gives the numbers of tests/reference/structures.yaml."""
+    for entry in reference["structures"]:
+        atoms, expected = entry["atoms"].copy(), dict(entry["results"])
+        elements = [s for s in tiny_model.species if s in atoms.get_chemical_symbols()]
+        folder = tmp_path / entry["name"]
+        folder.mkdir()
+        if "stress" in expected:
+            write_data(atoms, folder / "data.lmp", species=elements)
+            expected[keys.VIRIAL] = -np.asarray(expected.pop("stress")) * atoms.get_volume()
+            boundary = "p p p"
+        else:
+            atoms.positions += 10.0 - atoms.positions.min(0)  # inside the box; a translation changes nothing
+            write_data(atoms, folder / "data.lmp", species=elements, box=(np.zeros(3), np.full(3, 30.0)))
+            boundary = "f f f"
+        got = run_lammps(deck(deployed_file, boundary=boundary, elements=" ".join(elements)), folder)
+        assert_results_close(got, expected, rtol=1e-10)
 
 
 def md_commands(model_file, fix: str, steps: int, output: str) -> str:
@@ -150,7 +170,7 @@ def test_null_type_under_hybrid_overlay(model, model_file, tmp_path):
     )
     got = run_lammps(commands, tmp_path)
     keep = np.setdiff1d(np.arange(len(atoms)), others)
-    ref = reference(model, atoms[keep])
+    ref = python_results(model, atoms[keep])
     for key in (keys.ENERGIES, keys.FORCES, keys.ATOM_VIRIAL, "stress_atom"):
         assert np.abs(got[key][others]).max() == 0.0, key
         got[key] = got[key][keep]
@@ -164,7 +184,7 @@ def test_float32_model(tmp_path):
     atoms = sic(1, triclinic=True)
     write_data(atoms, tmp_path / "data.lmp")
     model_file = deploy_model(model, tmp_path / "float32.pth")
-    assert_agree(run_lammps(deck(model_file), tmp_path), reference(model, atoms), rtol=1e-5)
+    assert_agree(run_lammps(deck(model_file), tmp_path), python_results(model, atoms), rtol=1e-5)
 
 
 def test_atoms_without_neighbours(model, model_file, tmp_path):
@@ -172,7 +192,7 @@ def test_atoms_without_neighbours(model, model_file, tmp_path):
     atoms = Atoms("SiC", positions=[[1.0, 1.0, 1.0], [4.5, 4.5, 4.5]], cell=np.eye(3) * 7.0, pbc=True)
     write_data(atoms, tmp_path / "data.lmp")
     got = run_lammps(deck(model_file), tmp_path)
-    ref = reference(model, atoms)
+    ref = python_results(model, atoms)
     assert np.abs(got[keys.FORCES]).max() == 0.0 and np.abs(got[keys.VIRIAL]).max() == 0.0
     assert np.allclose(got[keys.ENERGIES], ref[keys.ENERGIES], rtol=1e-12, atol=0)
 
@@ -238,4 +258,4 @@ def test_host_python_keeps_its_torch_settings(model, model_file, tmp_path, monke
         assert torch.get_num_threads() == 2 and torch._C._get_graph_executor_optimize() == optimize
     finally:
         torch.set_num_threads(threads)
-    assert_agree(got, reference(model, sic(1, triclinic=True)))
+    assert_agree(got, python_results(model, sic(1, triclinic=True)))

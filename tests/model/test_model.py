@@ -7,8 +7,15 @@ import torch
 
 import ictp
 from ictp import keys
-from ictp.data.graph import atoms_to_graph, collate, edge_vectors
-from ictp.testing import finite_difference_forces, finite_difference_stress, random_orthogonal
+from ictp.data.graph import edge_vectors, structures_to_batch
+from ictp.testing import (
+    assert_equivariant,
+    assert_results_close,
+    cartesian_action,
+    finite_difference_forces,
+    finite_difference_stress,
+    random_orthogonal,
+)
 
 SMALL = dict(num_channels=8, radial_mlp=(16, 16), l_max_node=2, l_max_edge=3, correlation=3, avg_num_neighbors=8.0)
 MOLECULE_SPECIES = ["H", "C", "N", "O"]
@@ -38,29 +45,31 @@ VARIANTS = [
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "default")
 @pytest.mark.parametrize("improper", [False, True])
-def test_energy_invariant_and_forces_equivariant_under_o3(molecule, variant, improper):
-    model = small_model(**variant)
-    rotation = random_orthogonal(11, improper).numpy()
-    out = model.predict(molecule)
-    moved = molecule.copy()
-    moved.positions = molecule.positions @ rotation.T + np.array([1.3, -2.0, 0.7])
-    out_moved = model.predict(moved)
-    torch.testing.assert_close(out_moved[keys.ENERGY], out[keys.ENERGY], atol=1e-12, rtol=1e-13)
-    torch.testing.assert_close(out_moved[keys.FORCES], out[keys.FORCES] @ torch.from_numpy(rotation).T, atol=1e-12, rtol=0)
-    assert out[keys.FORCES].abs().max() > 1e-3  # the check above is not vacuous
+def test_energy_invariant_and_forces_equivariant_under_o3(molecule, variant, improper, dtype):
+    model = small_model(dtype=dtype, **variant)
+
+    def energy_and_forces(positions):
+        out = model.predict(ase.Atoms(molecule.numbers, positions.numpy()))
+        return out[keys.ENERGY], out[keys.FORCES]
+
+    vector = cartesian_action(1)
+    rotate_and_shift = lambda x, rotation: vector(x, rotation) + torch.tensor([1.3, -2.0, 0.7], dtype=x.dtype)  # noqa: E731
+    positions = torch.from_numpy(molecule.positions)
+    assert_equivariant(energy_and_forces, [positions], [rotate_and_shift], [None, vector], random_orthogonal(11, improper))
+    assert energy_and_forces(positions)[1].abs().max() > 1e-3  # the check above is not vacuous
 
 
 def test_stress_equivariant_and_invariant_under_image_shifts(triclinic_cell):
     model = small_model(["C", "Si"])
     out = model.predict(triclinic_cell, stress=True)
-    rotation = random_orthogonal(5, improper=True).numpy()
-    rotated = triclinic_cell.copy()
-    rotated.set_cell(triclinic_cell.cell.array @ rotation.T)
-    rotated.positions = triclinic_cell.positions @ rotation.T
-    out_rot = model.predict(rotated, stress=True)
-    r = torch.from_numpy(rotation)
-    torch.testing.assert_close(out_rot[keys.ENERGY], out[keys.ENERGY], atol=1e-12, rtol=1e-13)
-    torch.testing.assert_close(out_rot[keys.STRESS][0], r @ out[keys.STRESS][0] @ r.T, atol=1e-12, rtol=0)
+
+    def energy_and_stress(positions, cell):
+        out = model.predict(ase.Atoms(triclinic_cell.numbers, positions.numpy(), cell=cell.numpy(), pbc=True), stress=True)
+        return out[keys.ENERGY], out[keys.STRESS]
+
+    args = [torch.from_numpy(triclinic_cell.positions), torch.from_numpy(triclinic_cell.cell.array)]
+    vector = cartesian_action(1)
+    assert_equivariant(energy_and_stress, args, [vector, vector], [None, cartesian_action(2)], random_orthogonal(5, True))
     # Moving atoms by lattice vectors and wrapping changes nothing.
     shifted = triclinic_cell.copy()
     shifted.positions[[0, 3]] += triclinic_cell.cell.array[0] - 2 * triclinic_cell.cell.array[2]
@@ -146,7 +155,7 @@ def test_isolated_atoms_give_reference_energies_and_zero_force():
     torch.testing.assert_close(out[keys.ENERGY], torch.tensor([-13.6 - 2042.0], dtype=torch.float64))
     assert out[keys.FORCES].abs().max() == 0
     scripted = torch.jit.script(model)
-    batch = collate([atoms_to_graph(atoms, model.atomic_numbers.tolist(), model.r_max)])
+    batch = structures_to_batch([atoms], model.atomic_numbers.tolist(), model.r_max)
     with torch.jit.optimized_execution(False):
         torch.testing.assert_close(scripted(batch[keys.SPECIES], batch[keys.EDGE_INDEX], edge_vectors(batch)), out[keys.ENERGIES])
 
@@ -187,7 +196,7 @@ def test_scripted_model_matches_eager_over_repeated_calls(molecule):
     """
     model = small_model()
     scripted = torch.jit.script(model)
-    batch = collate([atoms_to_graph(molecule, model.atomic_numbers.tolist(), model.r_max)])
+    batch = structures_to_batch([molecule], model.atomic_numbers.tolist(), model.r_max)
     with torch.jit.optimized_execution(False):
         energy_only = scripted(batch[keys.SPECIES], batch[keys.EDGE_INDEX], edge_vectors(batch))
         torch.testing.assert_close(energy_only, model(batch[keys.SPECIES], batch[keys.EDGE_INDEX], edge_vectors(batch)))
@@ -240,3 +249,14 @@ def test_unknown_element_names_it(molecule):
 def test_stress_of_a_molecule_is_an_error(molecule):
     with pytest.raises(ValueError, match="periodic in all three directions"):
         small_model().predict(molecule, stress=True)
+
+
+def test_reference_structures(tiny_model, reference):
+    """The model still gives the numbers stored in tests/reference/structures.yaml (ASE and LAMMPS check the same)."""
+    for entry in reference["structures"]:
+        periodic = "stress" in entry["results"]
+        out = tiny_model.predict(entry["atoms"], stress=periodic)
+        got = {keys.ENERGY: out[keys.ENERGY][0], keys.ENERGIES: out[keys.ENERGIES], keys.FORCES: out[keys.FORCES]}
+        if periodic:
+            got[keys.STRESS] = out[keys.STRESS][0]
+        assert_results_close(got, entry["results"], rtol=1e-12)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ictp import keys
-from ictp.training.checkpoint import load_model
+from ictp.model import load_model
 from ictp.training.config import load_config
 from ictp.training.loop import train
 

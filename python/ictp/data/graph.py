@@ -10,7 +10,7 @@ from ase.data import chemical_symbols
 from .. import keys
 from .neighbors import neighbor_list
 
-__all__ = ["atoms_to_graph", "collate", "edge_vectors", "species_indices"]
+__all__ = ["atoms_to_graph", "collate", "edge_vectors", "species_indices", "structures_to_batch"]
 
 
 def species_indices(numbers: np.ndarray, model_numbers: Sequence[int]) -> np.ndarray:
@@ -55,6 +55,13 @@ def collate(graphs: List[Dict[str, np.ndarray]], device: torch.device = torch.de
     batch[keys.BATCH] = np.repeat(np.arange(len(graphs)), sizes)
     batch[keys.PTR] = ptr
     return {k: torch.as_tensor(v, device=device) for k, v in batch.items()}
+
+
+def structures_to_batch(
+    structures: Sequence[Atoms], model_numbers: Sequence[int], r_max: float, device: torch.device = torch.device("cpu")
+) -> Dict[str, torch.Tensor]:
+    """The graphs of ASE structures collated into one batch: :func:`atoms_to_graph`, then :func:`collate`."""
+    return collate([atoms_to_graph(atoms, model_numbers, r_max) for atoms in structures], device)
 
 
 def edge_vectors(batch: Dict[str, torch.Tensor]) -> torch.Tensor:

@@ -12,7 +12,10 @@ import numpy as np
 from .extxyz import Configuration
 from .graph import species_indices
 
-__all__ = ["average_num_neighbors", "isolated_atom_energies", "fit_atomic_energies", "scale_and_shift", "species_counts"]
+__all__ = [
+    "average_num_neighbors", "is_isolated_atom", "isolated_atom_energies", "fit_atomic_energies", "scale_and_shift",
+    "species_counts",
+]  # fmt: skip
 
 
 def species_counts(configurations: Sequence[Configuration], atomic_numbers: Sequence[int]) -> np.ndarray:
@@ -33,11 +36,16 @@ def average_num_neighbors(edge_counts: Sequence[np.ndarray]) -> float:
     return float(counts.mean()) if counts.size else 1.0
 
 
+def is_isolated_atom(config: Configuration) -> bool:
+    """One atom in a non-periodic box: its energy is a reference energy E0, there is nothing to learn from it."""
+    return len(config.atoms) == 1 and not config.atoms.pbc.any()
+
+
 def isolated_atom_energies(configurations: Sequence[Configuration]) -> Dict[int, float]:
-    """E0 from single-atom, non-periodic structures with an energy: ``{atomic number: eV}``."""
+    """E0 from the isolated atoms (:func:`is_isolated_atom`) that have an energy: ``{atomic number: eV}``."""
     out = {}
     for config in configurations:
-        if len(config.atoms) == 1 and not config.atoms.pbc.any() and config.energy is not None:
+        if is_isolated_atom(config) and config.energy is not None:
             out[int(config.atoms.numbers[0])] = config.energy
     return out
 

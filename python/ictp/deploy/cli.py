@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ..training.checkpoint import load_model
+from ..model import load_model
 from .compiled import read_metadata
 from .export import FORMATS, DeployedFileError, export
 

@@ -32,10 +32,11 @@ import torch
 from ase import Atoms
 
 from .. import __version__, keys, native
-from ..data.graph import atoms_to_graph, collate, edge_vectors
+from ..data.graph import edge_vectors, structures_to_batch
 from ..devices import resolve_device
-from ..model import ICTP, predict
-from ..training.checkpoint import atomic_write
+from ..files import atomic_write
+from ..model import ICTP, stress_from_virial
+from ..model.config import DTYPES, dtype_name
 from . import compiled
 from .module import DeployedModel
 
@@ -90,7 +91,7 @@ def reference_structures(atomic_numbers: Sequence[int], r_max: float, count: int
 
 def _graph(atoms: Atoms, atomic_numbers: Sequence[int], r_max: float, device) -> Tuple[torch.Tensor, ...]:
     """Species, edge index and float64 edge vectors of one structure (the contract's inputs)."""
-    graph = collate([atoms_to_graph(atoms, atomic_numbers, r_max)], device)
+    graph = structures_to_batch([atoms], atomic_numbers, r_max, device)
     return graph[keys.SPECIES], graph[keys.EDGE_INDEX], edge_vectors(graph)
 
 
@@ -111,7 +112,7 @@ def _reference(model64: ICTP) -> List[Dict[str, Any]]:
             "virial": result[keys.VIRIAL].tolist(),
         }  # fmt: skip
         if periodic:
-            entry["stress"] = (-result[keys.VIRIAL] / atoms.get_volume()).tolist()
+            entry["stress"] = stress_from_virial(result[keys.VIRIAL], atoms.get_volume()).tolist()
         out.append(entry)
     return out
 
@@ -137,7 +138,7 @@ def check_reference(module, metadata: Dict[str, Any], device) -> None:
 
 def _metadata(model: ICTP, dtype: torch.dtype, file_format: str, device: torch.device) -> Dict[str, Any]:
     model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).set_kernels("reference")
-    dtype_name = str(dtype).replace("torch.", "")
+    name = dtype_name(dtype)
     metadata = {
         "format_version": FORMAT_VERSION,
         "format": file_format,
@@ -146,11 +147,11 @@ def _metadata(model: ICTP, dtype: torch.dtype, file_format: str, device: torch.d
         "species": model.species,
         "atomic_numbers": model.atomic_numbers.tolist(),
         "r_max": float(model.r_max),
-        "num_layers": int(model.num_layers),
-        "dtype": dtype_name,
+        "num_layers": model.config.num_layers,
+        "dtype": name,
         "units": dict(UNITS),
         "atomic_energies": dict(zip(model.species, model64.atomic_energies.tolist())),
-        "hyperparameters": {**model.hyperparameters, "dtype": dtype_name},
+        "hyperparameters": {**model.hyperparameters, "dtype": name},
         "reference": _reference(model64),
     }
     if file_format == "aotinductor":
@@ -201,10 +202,7 @@ def export(
     file_format = _file_format(path, file_format)
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass force=True (ictp-deploy --force) to overwrite it")
-    names = {str(t).replace("torch.", ""): t for t in TOLERANCE}
-    dtype = model.dtype if dtype is None else names.get(dtype, dtype)
-    if dtype not in TOLERANCE:
-        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    dtype = model.dtype if dtype is None else DTYPES[dtype_name(dtype)]
     device = resolve_device(device)
     metadata = _metadata(model, dtype, file_format, device)
     copy_of_model = copy.deepcopy(model).to(device=device, dtype=dtype).eval()

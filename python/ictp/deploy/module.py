@@ -78,7 +78,7 @@ class DeployedModel(nn.Module):
         node_energies = torch.where(is_local, node_energies, torch.zeros_like(node_energies))
         batch = torch.zeros_like(species)
         out = energy_derivatives(
-            node_energies, vectors, edge_index, batch, 1, compute_forces=True, compute_virial=compute_virial,
+            node_energies, vectors, edge_index, batch, 1, compute_virial=compute_virial,
             compute_atom_virial=compute_atom_virial,
         )  # fmt: skip
         out[keys.ENERGY] = out[keys.ENERGY][0]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..devices import resolve_device
-from ..training.checkpoint import load_model
+from ..model import load_model
 from .metrics import evaluate_files, format_table, write_csv
 
 __all__ = ["main"]

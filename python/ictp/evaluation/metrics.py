@@ -16,7 +16,7 @@ from ase.units import GPa
 from .. import keys
 from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, read_configurations
-from ..model import evaluate_batch
+from ..model import cell_volume, evaluate_batch, stress_from_virial
 from .plots import parity_plot
 
 __all__ = ["COLUMNS", "error_metrics", "evaluate_files", "format_table", "grouped_metrics", "predict_configurations", "write_csv"]
@@ -44,15 +44,14 @@ def predict_configurations(
         indices = list(range(start, min(start + batch_size, len(dataset))))
         batch = dataset.batch(indices, torch.device(device))
         result = evaluate_batch(model, batch, virial=any(periodic[k] for k in indices))
-        ptr = batch[keys.PTR].tolist()
+        ptr, volume = batch[keys.PTR].tolist(), cell_volume(batch[keys.CELL])
         for b, k in enumerate(indices):
             item = {
                 keys.ENERGY: result[keys.ENERGY][b].detach().double().cpu().numpy(),
                 keys.FORCES: result[keys.FORCES][ptr[b] : ptr[b + 1]].detach().double().cpu().numpy(),
             }
             if periodic[k]:
-                volume = abs(np.linalg.det(configurations[k].atoms.cell.array))
-                item[keys.STRESS] = -result[keys.VIRIAL][b].detach().double().cpu().numpy() / volume
+                item[keys.STRESS] = stress_from_virial(result[keys.VIRIAL][b].detach().double(), volume[b]).cpu().numpy()
             out.append(item)
     return out
 

@@ -12,7 +12,6 @@ derivatives of the energy with respect to the edge vectors
 from typing import Optional, Sequence, Union
 
 import torch
-from ase.data import atomic_numbers as _ATOMIC_NUMBERS
 from ase.data import chemical_symbols
 from torch import nn
 
@@ -24,28 +23,25 @@ from ..nn.readout import LinearReadout, MLPReadout
 from ..nn.tensor_product import ChannelwiseProduct, EdgeTensorProduct
 from ..tensors.irreps import irreps_up_to
 from ..tensors.representation import get_representation
+from .config import DTYPES, PRODUCT_BASES, ModelConfig, atomic_number, dtype_name
 from .predict import predict
 
-__all__ = ["ICTP", "PRODUCT_BASES"]
-
-PRODUCT_BASES = {
-    "full": dict(symmetric=False, coupled=False),
-    "sym": dict(symmetric=True, coupled=False),
-    "sym+lt": dict(symmetric=True, coupled=True),
-}
-"""The paper's three product bases. ``sym+lt`` is our reading of the latent
-variant: the symmetric product in a separate product-channel space
-(``num_product_channels``) with channel mixing inside the path sum."""
+__all__ = ["ICTP"]
 
 
-def _atomic_number(species: Union[str, int]) -> int:
-    if isinstance(species, str):
-        if species not in _ATOMIC_NUMBERS or species == "X":
-            raise ValueError(f"unknown element symbol {species!r}")
-        return _ATOMIC_NUMBERS[species]
-    if not 1 <= int(species) < len(chemical_symbols):
-        raise ValueError(f"invalid atomic number {species}")
-    return int(species)
+def _per_species(value, numbers: Sequence[int], name: str) -> torch.Tensor:
+    """One float64 value per species from None (zeros), a dict ``{element: value}`` or a sequence in model order."""
+    if value is None:
+        return torch.zeros(len(numbers), dtype=torch.float64)
+    if isinstance(value, dict):
+        lookup = {atomic_number(k): float(v) for k, v in value.items()}
+        missing = [chemical_symbols[z] for z in numbers if z not in lookup]
+        if missing:
+            raise ValueError(f"{name} has no value for {missing}")
+        return torch.tensor([lookup[z] for z in numbers], dtype=torch.float64)
+    if len(value) != len(numbers):
+        raise ValueError(f"{name} needs {len(numbers)} values (one per species), got {len(value)}")
+    return torch.tensor([float(v) for v in value], dtype=torch.float64)
 
 
 class ICTP(nn.Module):
@@ -53,144 +49,102 @@ class ICTP(nn.Module):
 
     Parameters
     ----------
-    species : element symbols or atomic numbers the model knows, in model order.
-    r_max : cutoff radius (Å).
-    num_channels : hidden channels F.
-    num_product_channels : channels F_p of A and the product basis (default ``num_channels``).
-    l_max_node : maximal rank of the hidden node features (spec default 1).
-    l_max_edge : maximal rank of the edge harmonics and of A (spec default 3).
-    correlation : correlation order ν of the product basis (body order ν + 1 per layer).
-    num_layers : message-passing layers T; the receptive field is ``T · r_max``.
-    num_bessel : radial Bessel functions.
-    polynomial_p : exponent p of the polynomial envelope.
-    radial_mlp : hidden widths of the radial MLP.
-    readout_mlp : hidden widths of the last layer's readout MLP.
-    product_basis : ``"full"``, ``"sym"`` or ``"sym+lt"`` (see :data:`PRODUCT_BASES`).
-    odd_products : also use Levi-Civita (odd) products; node features then carry
-        true and pseudo-tensors, and the energy stays invariant under reflections.
+    species : element symbols or atomic numbers the model knows, in model order
+        (default: ``config.species``).
+    config : the hyperparameters, a :class:`ModelConfig` (a training config works
+        too); or give them as keywords (``**hyperparameters``), not both.
     avg_num_neighbors : n̄, divides the aggregated messages (set from the training data).
     atomic_energies : E0 per species (eV), dict ``{symbol: E0}`` or a sequence in model order.
     scale : energy scale s (eV), multiplies the network's atomic energies.
     shift : per-species shift μ (eV) added to E0, dict or sequence.
-    representation : ``"compressed"`` (2l+1 coordinates, fast) or ``"dense"`` (3^l, reference).
-    dtype : ``torch.float64`` or ``torch.float32``; never taken from the global default.
-    seed : seed of the parameter initialisation; the global RNG state is restored afterwards.
+    **hyperparameters : fields of :class:`ModelConfig` (``r_max``, ``num_channels``,
+        ``l_max_edge``, ``correlation``, ``product_basis``, ``dtype``, ``seed``, ...),
+        documented there with their defaults.
+
+    Examples
+    --------
+    >>> model = ICTP(["H", "O"], r_max=4.0, num_channels=8, dtype="float32")
+    >>> model.hyperparameters["num_product_channels"]
+    8
     """
 
-    __jit_unused_properties__ = ["dtype", "species"]
+    __jit_unused_properties__ = ["dtype", "species", "r_max", "hyperparameters"]
+    __jit_ignored_attributes__ = ["config"]
 
     def __init__(
         self,
-        species: Sequence[Union[str, int]],
-        r_max: float = 5.0,
-        num_channels: int = 32,
-        num_product_channels: Optional[int] = None,
-        l_max_node: int = 1,
-        l_max_edge: int = 3,
-        correlation: int = 3,
-        num_layers: int = 2,
-        num_bessel: int = 8,
-        polynomial_p: int = 5,
-        radial_mlp: Sequence[int] = (64, 64, 64),
-        readout_mlp: Sequence[int] = (16,),
-        product_basis: str = "sym",
-        odd_products: bool = False,
+        species: Optional[Sequence[Union[str, int]]] = None,
+        *,
+        config: Optional[ModelConfig] = None,
         avg_num_neighbors: float = 1.0,
         atomic_energies=None,
         scale: float = 1.0,
         shift=None,
-        representation: str = "compressed",
-        dtype: torch.dtype = torch.float64,
-        seed: int = 0,
+        **hyperparameters,
     ):
         super().__init__()
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        if product_basis not in PRODUCT_BASES:
-            raise ValueError(f"unknown product_basis {product_basis!r}; choose one of {sorted(PRODUCT_BASES)}")
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        if not r_max > 0:
-            raise ValueError(f"r_max must be positive (Å), got {r_max}")
-        if l_max_node > l_max_edge:
-            raise ValueError(f"l_max_node ({l_max_node}) cannot exceed l_max_edge ({l_max_edge})")
-        numbers = [_atomic_number(s) for s in species]
-        if len(set(numbers)) != len(numbers) or not numbers:
-            raise ValueError(f"species must be a non-empty list of distinct elements, got {list(species)}")
-        num_product_channels = num_product_channels or num_channels
-        rep = get_representation(representation)
-        self.hyperparameters = dict(
-            species=[chemical_symbols[z] for z in numbers], r_max=float(r_max), num_channels=num_channels,
-            num_product_channels=num_product_channels, l_max_node=l_max_node, l_max_edge=l_max_edge,
-            correlation=correlation, num_layers=num_layers, num_bessel=num_bessel, polynomial_p=polynomial_p,
-            radial_mlp=list(radial_mlp), readout_mlp=list(readout_mlp), product_basis=product_basis,
-            odd_products=odd_products, representation=representation,
-            dtype=str(dtype).replace("torch.", ""), seed=seed,
-        )  # fmt: skip
-        self.r_max = float(r_max)
-        self.num_layers = num_layers
-        s = len(numbers)
+        if config is None:
+            config = ModelConfig(**hyperparameters)
+        elif hyperparameters:
+            raise TypeError(f"give the hyperparameters in config or as keywords, not both; got {sorted(hyperparameters)}")
+        self.config = config.resolve(species)  # the hyperparameters the model was built with
+        self._register_statistics(avg_num_neighbors, atomic_energies, scale, shift)
+        self._build_layers()
+        # Everything is initialised in float64, so one seed gives the same model in either precision.
+        self.to(DTYPES[self.config.dtype])
 
-        def per_species(value, name):
-            if value is None:
-                return torch.zeros(s, dtype=torch.float64)
-            if isinstance(value, dict):
-                lookup = {_atomic_number(k): float(v) for k, v in value.items()}
-                missing = [chemical_symbols[z] for z in numbers if z not in lookup]
-                if missing:
-                    raise ValueError(f"{name} has no value for {missing}")
-                return torch.tensor([lookup[z] for z in numbers], dtype=torch.float64)
-            if len(value) != s:
-                raise ValueError(f"{name} needs {s} values (one per species), got {len(value)}")
-            return torch.tensor([float(v) for v in value], dtype=torch.float64)
-
-        # Statistics of the training data; buffers so they are saved and exported with the weights.
+    def _register_statistics(self, avg_num_neighbors: float, atomic_energies, scale: float, shift):
+        """Statistics of the training data, as buffers so that they are saved and exported with the weights."""
+        numbers = [atomic_number(s) for s in self.config.species]
         self.register_buffer("atomic_numbers", torch.tensor(numbers, dtype=torch.long))
-        self.register_buffer("atomic_energies", per_species(atomic_energies, "atomic_energies"))
-        self.register_buffer("shift", per_species(shift, "shift"))
+        self.register_buffer("atomic_energies", _per_species(atomic_energies, numbers, "atomic_energies"))
+        self.register_buffer("shift", _per_species(shift, numbers, "shift"))
         self.register_buffer("scale", torch.tensor(float(scale), dtype=torch.float64))
         self.register_buffer("avg_num_neighbors", torch.tensor(float(avg_num_neighbors), dtype=torch.float64))
 
-        irreps_edge = irreps_up_to(l_max_edge)
-        irreps_a = irreps_up_to(l_max_edge, both_parities=odd_products)
-        irreps_hidden = irreps_up_to(l_max_node, both_parities=odd_products)
+    def _build_layers(self):
+        """Edge harmonics, embeddings and per layer an interaction, a product basis and a readout, from ``config.seed``."""
+        c = self.config
+        rep = get_representation(c.representation)
+        s = len(c.species)
+        irreps_edge = irreps_up_to(c.l_max_edge)
+        irreps_a = irreps_up_to(c.l_max_edge, both_parities=c.odd_products)
+        irreps_hidden = irreps_up_to(c.l_max_node, both_parities=c.odd_products)
         scalar = irreps_up_to(0)
-        self.l_max_edge = l_max_edge
+        self.l_max_edge = c.l_max_edge
         # Block-diagonal: row block l reads vec(n̂^{⊗l}), column block l gives the rank-l coordinates.
         self.register_buffer(
-            "harmonic_matrix", torch.block_diag(*[rep.harmonic_matrix(l) for l in range(l_max_edge + 1)])
+            "harmonic_matrix", torch.block_diag(*[rep.harmonic_matrix(l) for l in range(c.l_max_edge + 1)])
         )
 
         generator_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)
+        torch.manual_seed(c.seed)
         try:
-            self.embedding = SpeciesEmbedding(s, num_channels)
-            self.radial_embedding = RadialEmbedding(r_max, num_bessel, polynomial_p)
+            self.embedding = SpeciesEmbedding(s, c.num_channels)
+            self.radial_embedding = RadialEmbedding(c.r_max, c.num_bessel, c.polynomial_p)
             interactions, products, readouts = [], [], []
-            for t in range(num_layers):
+            for t in range(c.num_layers):
                 irreps_in = scalar if t == 0 else irreps_hidden
-                irreps_out = scalar if t == num_layers - 1 else irreps_hidden
+                last = t == c.num_layers - 1
+                irreps_out = scalar if last else irreps_hidden
                 interactions.append(
                     InteractionBlock(
-                        irreps_in, irreps_edge, irreps_a, irreps_out, num_channels, num_product_channels, s,
-                        [num_bessel, *radial_mlp], odd_products, rep, skip=t > 0,
+                        irreps_in, irreps_edge, irreps_a, irreps_out, c.num_channels, c.num_product_channels, s,
+                        [c.num_bessel, *c.radial_mlp], c.odd_products, rep, skip=t > 0,
                     )
                 )  # fmt: skip
                 products.append(
                     ProductBasisBlock(
-                        irreps_a, irreps_out, correlation, num_product_channels, num_channels, s,
-                        odd_products=odd_products, rep=rep, **PRODUCT_BASES[product_basis],
+                        irreps_a, irreps_out, c.correlation, c.num_product_channels, c.num_channels, s,
+                        odd_products=c.odd_products, rep=rep, **PRODUCT_BASES[c.product_basis],
                     )
                 )  # fmt: skip
-                last = t == num_layers - 1
-                readouts.append(MLPReadout(num_channels, readout_mlp) if last else LinearReadout(num_channels))
+                readouts.append(MLPReadout(c.num_channels, c.readout_mlp) if last else LinearReadout(c.num_channels))
         finally:
             torch.random.set_rng_state(generator_state)
         self.interactions = nn.ModuleList(interactions)
         self.products = nn.ModuleList(products)
         self.readouts = nn.ModuleList(readouts)
-        # Everything is initialised in float64, so one seed gives the same model in either precision.
-        self.to(dtype)
 
     def predict(self, atoms, stress: bool = False):
         """Energy, per-atom energies, forces and optionally stress for ASE ``Atoms`` (one or a list).
@@ -230,7 +184,17 @@ class ICTP(nn.Module):
     @property
     def species(self):
         """Element symbols in model order."""
-        return list(self.hyperparameters["species"])
+        return list(self.config.species)
+
+    @property
+    def r_max(self) -> float:
+        """Cutoff radius (Å)."""
+        return self.config.r_max
+
+    @property
+    def hyperparameters(self):
+        """The hyperparameters as model files store them, with the dtype the model has now."""
+        return {**self.config.to_dict(), "dtype": dtype_name(self.dtype)}
 
     def edge_harmonics(self, unit_vectors: torch.Tensor) -> torch.Tensor:
         """Cartesian harmonics of rank 0..l_max_edge in the model's coordinates: ``[E, 3]`` → ``[E, dim_Y]``."""

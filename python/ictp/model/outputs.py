@@ -5,7 +5,7 @@ With ``g_ij = ∂E/∂r_ij`` for every directed edge ``r_ij = r_i - r_j - shift`
 * ``F_k = -∂E/∂r_k = -Σ_{edges into k} g + Σ_{edges out of k} g``;
 * ``W = -Σ_edges r_ij ⊗ g_ij`` (the virial), exact for periodic cells of any
   shape and size, since a homogeneous strain ε maps every edge to ``r (1 + ε)``;
-* ``σ = -W / V`` (ASE sign convention: ``σ = (1/V) ∂E/∂ε``).
+* ``σ = -W / V`` (ASE sign convention: ``σ = (1/V) ∂E/∂ε``), :func:`stress_from_virial`.
 
 The same edge-based formulas serve training, ASE and LAMMPS. Per-atom
 virials split each edge's term ``-r_ij ⊗ g_ij`` equally between i and j, so
@@ -14,13 +14,13 @@ energies count; forces and per-atom virials on ghosts are what LAMMPS sends
 back to their owners.
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import torch
 
 from .. import keys
 
-__all__ = ["energy_derivatives"]
+__all__ = ["cell_volume", "energy_derivatives", "stress_from_virial", "virial_from_stress"]
 
 
 def energy_derivatives(
@@ -29,18 +29,17 @@ def energy_derivatives(
     edge_index: torch.Tensor,
     batch: torch.Tensor,
     num_graphs: int,
-    compute_forces: bool = True,
-    compute_virial: bool = False,
-    create_graph: bool = False,
     num_local: Optional[int] = None,
+    compute_virial: bool = False,
     compute_atom_virial: bool = False,
+    create_graph: bool = False,
 ) -> Dict[str, torch.Tensor]:
-    """Energies per structure and, on request, forces and virials.
+    """Energies per structure, forces and, on request, virials.
 
     ``node_energies [N]`` must be computed from ``edge_vectors [E, 3]``, a tensor
     that requires grad. Only the first ``num_local`` atoms' energies count
-    (default: all N). Returns ``energy [B]``, ``energies [num_local]`` and, as
-    asked, ``forces [N, 3]``, ``virial [B, 3, 3]`` and ``atom_virial [N, 3, 3]``.
+    (default: all N). Returns ``energy [B]``, ``energies [num_local]``,
+    ``forces [N, 3]`` and, as asked, ``virial [B, 3, 3]`` and ``atom_virial [N, 3, 3]``.
     ``create_graph=True`` keeps the graph for losses on forces (training).
     Structures without edges get zero forces and virial.
     """
@@ -54,8 +53,6 @@ def energy_derivatives(
         energy = torch.zeros(num_graphs, dtype=node_energies.dtype, device=node_energies.device)
         energy = energy.index_add(0, batch.narrow(0, 0, node_energies.shape[0]), node_energies)
     out: Dict[str, torch.Tensor] = {keys.ENERGY: energy, keys.ENERGIES: node_energies}
-    if not (compute_forces or compute_virial or compute_atom_virial):
-        return out
     grad: Optional[torch.Tensor] = None
     if node_energies.requires_grad:
         grads: List[Optional[torch.Tensor]] = torch.autograd.grad(
@@ -65,9 +62,8 @@ def energy_derivatives(
     if grad is None:
         grad = torch.zeros_like(edge_vectors)
     receiver, sender = edge_index[0], edge_index[1]
-    if compute_forces:
-        forces = torch.zeros(num_nodes, 3, dtype=grad.dtype, device=grad.device)
-        out[keys.FORCES] = forces.index_add(0, sender, grad).index_add(0, receiver, -grad)
+    forces = torch.zeros(num_nodes, 3, dtype=grad.dtype, device=grad.device)
+    out[keys.FORCES] = forces.index_add(0, sender, grad).index_add(0, receiver, -grad)
     if compute_virial or compute_atom_virial:
         per_edge = -edge_vectors.unsqueeze(2) * grad.unsqueeze(1)  # [E, 3, 3]
         if compute_virial:
@@ -81,3 +77,23 @@ def energy_derivatives(
             atom_virial = torch.zeros(num_nodes, 3, 3, dtype=grad.dtype, device=grad.device)
             out[keys.ATOM_VIRIAL] = atom_virial.index_add(0, receiver, half).index_add(0, sender, half)
     return out
+
+
+def cell_volume(cell: torch.Tensor) -> torch.Tensor:
+    """``V = |det(cell)|``: ``[B, 3, 3]`` lattice vectors as rows (Å) → ``[B]`` (Å³)."""
+    return torch.linalg.det(cell).abs()
+
+
+def stress_from_virial(virial: torch.Tensor, volume: Union[float, torch.Tensor]) -> torch.Tensor:
+    """``σ = -W / V`` (eV/Å³, ASE sign), in the virial's dtype.
+
+    ``virial [..., 3, 3]`` (eV); ``volume`` (Å³) a number or one per leading index, ``[...]``.
+    """
+    volume = torch.as_tensor(volume, dtype=virial.dtype, device=virial.device)
+    return -virial / volume[..., None, None]
+
+
+def virial_from_stress(stress: torch.Tensor, volume: Union[float, torch.Tensor]) -> torch.Tensor:
+    """``W = -σ V`` (eV), the inverse of :func:`stress_from_virial`."""
+    volume = torch.as_tensor(volume, dtype=stress.dtype, device=stress.device)
+    return -stress * volume[..., None, None]

@@ -6,8 +6,8 @@ import torch
 from ase import Atoms
 
 from .. import keys
-from ..data.graph import atoms_to_graph, collate, edge_vectors
-from .outputs import energy_derivatives
+from ..data.graph import edge_vectors, structures_to_batch
+from .outputs import cell_volume, energy_derivatives, stress_from_virial
 
 __all__ = ["evaluate_batch", "predict"]
 
@@ -22,11 +22,11 @@ def evaluate_batch(model, batch: Dict[str, torch.Tensor], virial: bool = False, 
     node_energies = model(batch[keys.SPECIES], batch[keys.EDGE_INDEX], vectors)
     return energy_derivatives(
         node_energies, vectors, batch[keys.EDGE_INDEX], batch[keys.BATCH], batch[keys.PTR].numel() - 1,
-        compute_forces=True, compute_virial=virial, create_graph=create_graph,
+        compute_virial=virial, create_graph=create_graph,
     )  # fmt: skip
 
 
-def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False, create_graph: bool = False) -> Dict[str, torch.Tensor]:
+def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False) -> Dict[str, torch.Tensor]:
     """Evaluate ``model`` on one structure or a list of them, as one batch.
 
     Returns tensors in the model's dtype (see :mod:`ictp.keys`): ``energy [B]``,
@@ -43,11 +43,9 @@ def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False, creat
                 f"structure(s) {bad} have pbc={structures[bad[0]].pbc.tolist()}"
             )
     device = model.scale.device
-    numbers = model.atomic_numbers.tolist()
-    batch = collate([atoms_to_graph(a, numbers, model.r_max) for a in structures], device)
-    out = evaluate_batch(model, batch, virial=stress, create_graph=create_graph)
+    batch = structures_to_batch(structures, model.atomic_numbers.tolist(), model.r_max, device)
+    out = evaluate_batch(model, batch, virial=stress)
     if stress:
-        volume = torch.linalg.det(batch[keys.CELL]).abs().to(model.dtype)
-        out[keys.STRESS] = -out[keys.VIRIAL] / volume.reshape(-1, 1, 1)
+        out[keys.STRESS] = stress_from_virial(out[keys.VIRIAL], cell_volume(batch[keys.CELL]))
     out[keys.PTR] = batch[keys.PTR]
-    return out if create_graph else {k: v.detach() for k, v in out.items()}
+    return {k: v.detach() for k, v in out.items()}

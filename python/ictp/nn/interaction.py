@@ -67,7 +67,6 @@ class InteractionBlock(nn.Module):
         self.num_channels = c
         self.radial = MLP([*radial_sizes, self.conv.num_paths * c])
         self.linear_down = IrrepLinear(layout_msg, irreps_a, c, num_product_channels, rep.dim)
-        self.layout_msg = layout_msg
 
     def forward(
         self,

@@ -66,7 +66,6 @@ class ProductBasisBlock(nn.Module):
         if correlation < 1:
             raise ValueError(f"correlation order must be >= 1, got {correlation}")
         self.coupled = coupled
-        self.num_product_channels = num_product_channels
         layout_a = plain_layout(irreps_a, rep.dim)
         layouts: List[Layout] = [layout_a]
         products = []
@@ -79,7 +78,6 @@ class ProductBasisBlock(nn.Module):
             products.append(ChannelwiseProduct(layouts[-1], layout_a, instructions, layout, rep))
             layouts.append(layout)
         self.products = nn.ModuleList(products)
-        self.layouts = layouts
         # For every output irrep: flat [order, offset, mult, ...] of its blocks, and its component dim.
         self.sources: List[List[int]] = []
         self.dims: List[int] = []

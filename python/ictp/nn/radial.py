@@ -89,7 +89,7 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor, transpose_output: int = 0) -> torch.Tensor:
         """With ``transpose_output = a > 0``, the outputs read as ``[a, b]`` come back as ``[b, a]``
         (the last weight's columns are permuted: no copy of the large output)."""
-        last = len(self.weights) - 1
+        last = len(self.sizes) - 2  # index of the last weight
         for k, weight in enumerate(self.weights):
             if k > 0:
                 x = torch.nn.functional.silu(x)

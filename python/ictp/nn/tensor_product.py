@@ -70,7 +70,7 @@ class ChannelwiseProduct(nn.Module):
         super().__init__()
         if set(layout2.mults) - {1}:
             raise ValueError(f"the second factor must be a plain tensor, got layout {layout2}")
-        self.layout_out = layout_out
+        self.out_dim = layout_out.dim
         self.fused = False
         self.register_buffer("couplings", _product_couplings(layout1, layout2, instructions, rep), persistent=False)
         self.register_buffer("values", _coupling_values(layout1, layout2, instructions, rep), persistent=False)
@@ -118,7 +118,7 @@ class ChannelwiseProduct(nn.Module):
     def _fused(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x_last = x.transpose(1, 2).contiguous()  # free when x came from a fused product
         y_last = x_last if y is x else y.transpose(1, 2).contiguous()
-        out = kernels.channelwise_product(x_last, y_last, self.couplings, self.values, self.layout_out.dim)
+        out = kernels.channelwise_product(x_last, y_last, self.couplings, self.values, self.out_dim)
         return out.transpose(1, 2)
 
 

@@ -86,9 +86,6 @@ class Layout:
         self.offsets: List[int] = [sum(self.sizes[:k]) for k in range(len(self.sizes))]
         self.dim: int = sum(self.sizes)
 
-    def __len__(self) -> int:
-        return len(self.irreps)
-
     def index(self, irrep: Irrep) -> int:
         """Block index of ``irrep``; ``-1`` if absent."""
         return self.irreps.index(irrep) if irrep in self.irreps else -1

@@ -30,10 +30,6 @@ class Coupling:
     i2: int
     irrep_out: Irrep
 
-    def is_odd(self, layout1: Layout, layout2: Layout) -> bool:
-        """True for a Levi-Civita (odd) coupling."""
-        return (layout1.irreps[self.i1].l + layout2.irreps[self.i2].l + self.irrep_out.l) % 2 == 1
-
 
 def couplings(
     layout1: Layout,

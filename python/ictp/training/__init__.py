@@ -1,6 +1,6 @@
 """Training ICTP models: configuration, loss, checkpoints and the resumable training loop."""
 
-from .checkpoint import load_model, save_model
+from ..model.io import load_model, save_model  # where they were before ictp.model.io
 from .config import TrainingConfig, load_config
 from .loop import train
 

@@ -51,7 +51,7 @@ def resumed_config(run_dir: Path, overrides: List[str]) -> TrainingConfig:
     values = json.loads(saved.read_text())["config"]
     values.update(parse_overrides(overrides))
     values["run_dir"] = str(run_dir)
-    return TrainingConfig(**values).validate()
+    return TrainingConfig.from_dict(values).validate()
 
 
 def main(argv: Optional[List[str]] = None) -> int:

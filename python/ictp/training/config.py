@@ -2,9 +2,11 @@
 
 Keys that mean the same as in MACE keep MACE's names (``train_file``,
 ``valid_fraction``, ``E0s``, ``energy_key``, ``r_max``, ``batch_size``,
-``max_num_epochs``, ``lr``, ``seed``, ``device``, ``default_dtype``, ``name``, …);
-the model's hyperparameters keep the names of :class:`ictp.ICTP`'s
-constructor. An unknown key is an error that suggests the closest valid one.
+``max_num_epochs``, ``lr``, ``seed``, ``device``, ``default_dtype``, ``name``, …).
+The model's hyperparameters are the fields of :class:`ictp.model.ModelConfig`,
+which :class:`TrainingConfig` derives from; its ``dtype`` is spelled
+``default_dtype`` in YAML (MACE's name). An unknown key is an error that
+suggests the closest valid one.
 """
 
 import dataclasses
@@ -15,19 +17,27 @@ from typing import Any, Dict, List, Optional, Sequence, Union, get_args, get_ori
 
 import yaml
 
+from ..model.config import ModelConfig
+
 __all__ = ["TrainingConfig", "load_config", "parse_overrides"]
+
+YAML_NAMES = {"dtype": "default_dtype"}
+"""Fields whose YAML key is another word (MACE's); every other key is the field's name."""
 
 
 @dataclass
-class TrainingConfig:
-    """Every setting of a training run, with the paper's recipe as defaults (arXiv:2405.14253, Sec. 5)."""
+class TrainingConfig(ModelConfig):
+    """Every setting of a training run, with the paper's recipe as defaults (arXiv:2405.14253, Sec. 5).
+
+    The model's hyperparameters come from :class:`ictp.model.ModelConfig`:
+    ``species`` defaults to the elements of the training data, ``seed`` also
+    seeds the split and the batch order, ``dtype`` is ``default_dtype`` in YAML.
+    """
 
     # Run
     name: str = "ictp"
     run_dir: Optional[str] = None  # default: runs/<name>
-    seed: int = 0
     device: str = "cpu"
-    default_dtype: str = "float64"
     # Data
     train_file: Optional[str] = None
     valid_file: Optional[str] = None
@@ -40,22 +50,6 @@ class TrainingConfig:
     virial_key: str = "virial"
     config_type_key: str = "config_type"
     E0s: Union[str, Dict[str, float]] = "isolated"  # "isolated", "average" (least squares) or {element: eV}
-    # Model (names of ictp.ICTP)
-    species: Optional[List[str]] = None  # default: the elements of the training data
-    r_max: float = 5.0
-    num_channels: int = 32
-    num_product_channels: Optional[int] = None
-    l_max_node: int = 1
-    l_max_edge: int = 3
-    correlation: int = 3
-    num_layers: int = 2
-    num_bessel: int = 8
-    polynomial_p: int = 5
-    radial_mlp: List[int] = field(default_factory=lambda: [64, 64, 64])
-    readout_mlp: List[int] = field(default_factory=lambda: [16])
-    product_basis: str = "sym"
-    odd_products: bool = False
-    representation: str = "compressed"
     # Optimisation
     batch_size: int = 5
     valid_batch_size: int = 10
@@ -79,8 +73,8 @@ class TrainingConfig:
         self._check_types()
         if not self.train_file:
             raise ValueError("train_file is required: the extended XYZ file with the training structures")
-        if self.default_dtype not in ("float32", "float64"):
-            raise ValueError(f"default_dtype must be 'float32' or 'float64', got {self.default_dtype!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"default_dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if isinstance(self.E0s, str) and self.E0s not in ("isolated", "average"):
             raise ValueError(f"E0s must be 'isolated', 'average' or a mapping {{element: eV}}, got {self.E0s!r}")
         if not 0.0 < self.valid_fraction < 1.0 and self.valid_file is None and self.valid_count is None:
@@ -120,11 +114,18 @@ class TrainingConfig:
         return Path(self.run_dir) if self.run_dir else Path("runs") / self.name
 
     def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings by their YAML keys (what ``config.json`` stores)."""
+        return {YAML_NAMES.get(k, k): v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any]) -> "TrainingConfig":
+        """The inverse of :meth:`to_dict`: settings by their YAML keys (not validated)."""
+        field_of = {key: name for name, key in YAML_NAMES.items()}
+        return cls(**{field_of.get(k, k): v for k, v in values.items()})
 
 
 def _known_keys() -> List[str]:
-    return [f.name for f in fields(TrainingConfig)]
+    return [YAML_NAMES.get(f.name, f.name) for f in fields(TrainingConfig)]
 
 
 def _check_keys(keys: Sequence[str], source: str):
@@ -159,4 +160,4 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Sequence[str
         _check_keys(list(loaded), str(path))
         values.update(loaded)
     values.update(parse_overrides(overrides))
-    return TrainingConfig(**values).validate()
+    return TrainingConfig.from_dict(values).validate()

@@ -13,92 +13,24 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List
 
-import numpy as np
 import torch
-from ase.data import atomic_numbers as ATOMIC_NUMBERS
-from ase.data import chemical_symbols
 from tqdm import tqdm
 
 from .. import __version__, keys
 from ..data.dataset import GraphDataset
-from ..data.extxyz import Configuration, read_configurations
-from ..data.stats import average_num_neighbors, fit_atomic_energies, isolated_atom_energies, scale_and_shift
-from ..model import ICTP, evaluate_batch
-from ..evaluation.metrics import evaluate_files, format_table, predict_configurations, write_csv
-from ..evaluation.plots import loss_curves, parity_plot
-from .checkpoint import atomic_save, load_model, model_to_dict, save_model
+from ..data.extxyz import Configuration
+from ..evaluation.report import write_run_report
+from ..model import ICTP, evaluate_batch, save_model
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainingConfig
+from .data import read_run_data
 from .distributed import Distributed
+from .ema import ExponentialMovingAverage
 from .loss import weighted_loss
 
-__all__ = ["train", "ExponentialMovingAverage"]
-
-MODEL_KEYS = (
-    "r_max", "num_channels", "num_product_channels", "l_max_node", "l_max_edge", "correlation", "num_layers",
-    "num_bessel", "polynomial_p", "radial_mlp", "readout_mlp", "product_basis", "odd_products", "representation",
-)  # fmt: skip
-
-
-class ExponentialMovingAverage:
-    """Shadow copy of the parameters, ``s ← d·s + (1-d)·p`` after every step."""
-
-    def __init__(self, parameters: Sequence[torch.nn.Parameter], decay: float):
-        self.decay = decay
-        self.shadow = [p.detach().clone() for p in parameters]
-
-    @torch.no_grad()
-    def update(self, parameters):
-        for s, p in zip(self.shadow, parameters):
-            s.mul_(self.decay).add_(p.detach(), alpha=1 - self.decay)
-
-    @torch.no_grad()
-    def swap(self, parameters):
-        """Exchange shadow and live parameters (call twice to undo)."""
-        for s, p in zip(self.shadow, parameters):
-            tmp = p.detach().clone()
-            p.copy_(s)
-            s.copy_(tmp)
-
-
-def _split(configs: List[Configuration], config: TrainingConfig):
-    if config.valid_file:
-        return configs, _read(config.valid_file, config)
-    order = np.random.default_rng(config.seed).permutation(len(configs))
-    count = config.valid_count if config.valid_count is not None else max(1, round(config.valid_fraction * len(configs)))
-    if not 0 < count < len(configs):
-        raise ValueError(f"cannot hold out {count} of {len(configs)} structures for validation")
-    return [configs[k] for k in order[count:]], [configs[k] for k in order[:count]]
-
-
-def _is_isolated_atom(config: Configuration) -> bool:
-    return len(config.atoms) == 1 and not config.atoms.pbc.any()
-
-
-def _trainable(configs: List[Configuration]) -> List[Configuration]:
-    """Everything but isolated atoms (those only give E0)."""
-    return [c for c in configs if not _is_isolated_atom(c)]
-
-
-def _read(path, config: TrainingConfig) -> List[Configuration]:
-    return read_configurations(path, **config.label_keys)
-
-
-def _reference_energies(train: List[Configuration], numbers: List[int], config: TrainingConfig) -> np.ndarray:
-    if isinstance(config.E0s, dict):
-        lookup = {ATOMIC_NUMBERS[k]: float(v) for k, v in config.E0s.items()}
-    elif config.E0s == "isolated":
-        lookup = isolated_atom_energies(train)
-    else:
-        return fit_atomic_energies(train, numbers)
-    missing = [chemical_symbols[z] for z in numbers if z not in lookup]
-    if missing:
-        raise ValueError(
-            f"no reference energy E0 for {missing}: add isolated-atom structures to the training file, "
-            "give E0s as {element: eV}, or set E0s: average"
-        )
-    return np.array([lookup[z] for z in numbers])
+__all__ = ["train"]
 
 
 def _decay_groups(model: ICTP, weight_decay: float):
@@ -141,38 +73,6 @@ def _trim_metrics(path: Path, last_epoch: int):
         path.write_text("".join(kept))
 
 
-def _check_labels(train: List[Configuration], config: TrainingConfig):
-    """A loss term whose label no training structure has is a configuration error, not a silent zero."""
-    needs = [("energy_weight", "energy", config.energy_key), ("forces_weight", "forces", config.forces_key),
-             ("virials_weight", "stress", f"{config.stress_key}/{config.virial_key}")]  # fmt: skip
-    for weight, label, key in needs:
-        if getattr(config, weight) > 0 and all(getattr(c, label) is None for c in train):
-            raise ValueError(
-                f"{weight} = {getattr(config, weight)} but no training structure has a {label} label "
-                f"(looked for the key {key!r}); set the right key (e.g. {label}_key=...) or {weight}=0"
-            )
-
-
-def _build(config: TrainingConfig, device: torch.device):
-    """Read and split the data, compute the statistics on the training split, build the model."""
-    configs = _read(config.train_file, config)
-    isolated = [c for c in configs if _is_isolated_atom(c)]
-    train_configs, valid_configs = _split(_trainable(configs), config)
-    _check_labels(train_configs, config)
-    numbers = sorted({int(z) for c in configs for z in c.atoms.numbers})
-    if config.species:
-        numbers = [ATOMIC_NUMBERS[s] for s in config.species]
-    e0 = _reference_energies(train_configs + isolated, numbers, config)
-    train_set = GraphDataset(train_configs, numbers, config.r_max)
-    valid_set = GraphDataset(valid_configs, numbers, config.r_max)
-    scale, shift = scale_and_shift(train_configs, numbers, e0)
-    model = ICTP(
-        numbers, **{k: getattr(config, k) for k in MODEL_KEYS}, avg_num_neighbors=average_num_neighbors(train_set.edge_counts()),
-        atomic_energies=e0, scale=scale, shift=shift, dtype=getattr(torch, config.default_dtype), seed=config.seed,
-    ).to(device)  # fmt: skip
-    return train_set, valid_set, model
-
-
 def train(config: TrainingConfig, resume: bool = False, log: Callable[[str], None] = print, progress: bool = False) -> Path:
     """Train a model as ``config`` says; returns the run directory (with ``model.pt`` at its top).
 
@@ -197,7 +97,7 @@ def train(config: TrainingConfig, resume: bool = False, log: Callable[[str], Non
     finally:
         group.close()
     if group.is_main:
-        _report(run_dir, config, valid, group.device, log)
+        write_run_report(run_dir, valid, config.test_file, config.label_keys, config.valid_batch_size, group.device, log)
     return run_dir
 
 
@@ -207,7 +107,9 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
     checkpoint_path = run_dir / "checkpoint.pt"
     run_dir.mkdir(parents=True, exist_ok=True)
     device = group.device
-    train_set, valid_set, model = _build(config, device)
+    data = read_run_data(config)
+    train_set, valid_set = data.train, data.valid
+    model = ICTP(data.atomic_numbers, config=config, **data.statistics).to(device)
     optimizer = torch.optim.Adam(_decay_groups(model, config.weight_decay), lr=config.lr, amsgrad=config.amsgrad)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=config.lr_factor, patience=config.scheduler_patience
@@ -216,15 +118,10 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
     ema = ExponentialMovingAverage(parameters, config.ema_decay) if config.ema_decay else None
     start_epoch, best, best_epoch = 0, math.inf, -1
     if resume:
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"]["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None:
-            ema.shadow = [t.to(device) for t in state["ema"]]
-        start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
+        last_epoch, best, best_epoch = load_checkpoint(checkpoint_path, model, optimizer, scheduler, ema, device)
+        start_epoch = last_epoch + 1
         if group.is_main:
-            _trim_metrics(run_dir / "metrics.csv", state["epoch"])
+            _trim_metrics(run_dir / "metrics.csv", last_epoch)
     elif group.is_main:
         (run_dir / "config.json").write_text(
             json.dumps({"config": config.to_dict(), "ictp_version": __version__, "seed": config.seed}, indent=2)
@@ -251,14 +148,7 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
         scheduler.step(metrics["valid_loss"])
         if group.is_main:
             _append_metrics(metrics_path, metrics)  # before the checkpoint: resume trims rows past it
-            checkpoint = {
-                "model": model_to_dict(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "ema": [s.clone() for s in ema.shadow] if ema is not None else [],
-                "epoch": epoch, "best": best, "best_epoch": best_epoch,
-            }  # fmt: skip
-            atomic_save(checkpoint, checkpoint_path)
+            save_checkpoint(checkpoint_path, model, optimizer, scheduler, ema, epoch, best, best_epoch)
         summary = (
             f"train loss {metrics['train_loss']:.4g}, valid loss {metrics['valid_loss']:.4g}, "
             f"E {metrics['valid_rmse_e_per_atom_meV']:.2f} meV/atom, F {metrics['valid_rmse_f_meV_per_A']:.1f} meV/Å"
@@ -303,15 +193,3 @@ def _append_metrics(path: Path, metrics: Dict[str, float]):
         if handle.tell() == 0:
             writer.writeheader()
         writer.writerow(metrics)
-
-
-def _report(run_dir: Path, config: TrainingConfig, valid: List[Configuration], device, log):
-    """After training: loss curves, the best model's validation parity plot and its errors on the test files."""
-    loss_curves(run_dir / "metrics.csv", run_dir / "loss.png")
-    model = load_model(run_dir / "model.pt", device)
-    parity_plot(valid, predict_configurations(model, valid, config.valid_batch_size, device), run_dir / "valid_parity.png", "validation")
-    if not config.test_file:
-        return
-    rows = evaluate_files(model, config.test_file, config.label_keys, config.valid_batch_size, device, plots=run_dir)
-    write_csv(rows, run_dir / "test_errors.csv")
-    log("errors of the best model on the test files:\n" + format_table(rows))

@@ -13,6 +13,7 @@ from typing import Dict, Tuple
 import torch
 
 from .. import keys
+from ..model.outputs import cell_volume, virial_from_stress
 
 __all__ = ["weighted_loss", "VOIGT"]
 
@@ -41,8 +42,7 @@ def weighted_loss(
     d_forces = prediction[keys.FORCES] - batch[keys.REF_FORCES].to(num_atoms.dtype)
     terms["forces"] = torch.sum(per_atom_mask.unsqueeze(-1) * d_forces**2)
     if keys.VIRIAL in prediction:
-        volume = torch.linalg.det(batch[keys.CELL]).abs().to(num_atoms.dtype)
-        ref_virial = -batch[keys.REF_STRESS].to(num_atoms.dtype) * volume.reshape(-1, 1, 1)
+        ref_virial = virial_from_stress(batch[keys.REF_STRESS].to(num_atoms.dtype), cell_volume(batch[keys.CELL]))
         d_virial = _voigt(prediction[keys.VIRIAL] - ref_virial)
         has_stress = batch[keys.HAS_STRESS].to(num_atoms.dtype)
         terms["virials"] = torch.sum(has_stress.unsqueeze(-1) * d_virial**2 / num_atoms.unsqueeze(-1))

@@ -1,0 +1,98 @@
+"""The data of a training run: read, split and checked, and the statistics its model stores.
+
+Isolated atoms in the training file only give reference energies E0; the other
+structures are split into training and validation sets (seeded, or the
+``valid_file``), and n̄, E0, scale and shift are computed on the training split
+alone (:mod:`ictp.data.stats`).
+"""
+
+from dataclasses import dataclass
+from typing import Any, Dict, List
+
+import numpy as np
+from ase.data import chemical_symbols
+
+from ..data.dataset import GraphDataset
+from ..data.extxyz import Configuration, read_configurations
+from ..data.stats import (
+    average_num_neighbors,
+    fit_atomic_energies,
+    is_isolated_atom,
+    isolated_atom_energies,
+    scale_and_shift,
+)
+from ..model.config import atomic_number
+from .config import TrainingConfig
+
+__all__ = ["RunData", "read_run_data"]
+
+
+@dataclass
+class RunData:
+    """What a run trains and validates on, and the statistics its model stores."""
+
+    train: GraphDataset
+    valid: GraphDataset
+    atomic_numbers: List[int]  # the model's species, in model order
+    statistics: Dict[str, Any]  # avg_num_neighbors, atomic_energies, scale, shift: keywords of ictp.ICTP
+
+
+def read_run_data(config: TrainingConfig) -> RunData:
+    """Read and split the data, check the labels, compute the statistics on the training split."""
+    configs = _read(config.train_file, config)
+    isolated = [c for c in configs if is_isolated_atom(c)]
+    train, valid = _split([c for c in configs if not is_isolated_atom(c)], config)
+    _check_labels(train, config)
+    numbers = sorted({int(z) for c in configs for z in c.atoms.numbers})
+    if config.species:
+        numbers = [atomic_number(s) for s in config.species]
+    e0 = _reference_energies(train + isolated, numbers, config)
+    train_set = GraphDataset(train, numbers, config.r_max)
+    scale, shift = scale_and_shift(train, numbers, e0)
+    statistics = dict(
+        avg_num_neighbors=average_num_neighbors(train_set.edge_counts()), atomic_energies=e0, scale=scale, shift=shift
+    )
+    return RunData(train_set, GraphDataset(valid, numbers, config.r_max), numbers, statistics)
+
+
+def _read(path, config: TrainingConfig) -> List[Configuration]:
+    return read_configurations(path, **config.label_keys)
+
+
+def _split(configs: List[Configuration], config: TrainingConfig):
+    if config.valid_file:
+        return configs, _read(config.valid_file, config)
+    order = np.random.default_rng(config.seed).permutation(len(configs))
+    count = config.valid_count if config.valid_count is not None else max(1, round(config.valid_fraction * len(configs)))
+    if not 0 < count < len(configs):
+        raise ValueError(f"cannot hold out {count} of {len(configs)} structures for validation")
+    return [configs[k] for k in order[count:]], [configs[k] for k in order[:count]]
+
+
+def _check_labels(train: List[Configuration], config: TrainingConfig):
+    """A loss term whose label no training structure has is a configuration error, not a silent zero."""
+    needs = [("energy_weight", "energy", config.energy_key), ("forces_weight", "forces", config.forces_key),
+             ("virials_weight", "stress", f"{config.stress_key}/{config.virial_key}")]  # fmt: skip
+    for weight, label, key in needs:
+        if getattr(config, weight) > 0 and all(getattr(c, label) is None for c in train):
+            raise ValueError(
+                f"{weight} = {getattr(config, weight)} but no training structure has a {label} label "
+                f"(looked for the key {key!r}); set the right key (e.g. {label}_key=...) or {weight}=0"
+            )
+
+
+def _reference_energies(train: List[Configuration], numbers: List[int], config: TrainingConfig) -> np.ndarray:
+    """E0 per species (eV) as ``config.E0s`` says: given, from isolated atoms, or fitted (``average``)."""
+    if isinstance(config.E0s, dict):
+        lookup = {atomic_number(k): float(v) for k, v in config.E0s.items()}
+    elif config.E0s == "isolated":
+        lookup = isolated_atom_energies(train)
+    else:
+        return fit_atomic_energies(train, numbers)
+    missing = [chemical_symbols[z] for z in numbers if z not in lookup]
+    if missing:
+        raise ValueError(
+            f"no reference energy E0 for {missing}: add isolated-atom structures to the training file, "
+            "give E0s as {element: eV}, or set E0s: average"
+        )
+    return np.array([lookup[z] for z in numbers])
