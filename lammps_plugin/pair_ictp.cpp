@@ -1,4 +1,5 @@
-/* pair_style ictp: an ICTP model written by ictp-deploy (TorchScript), run through libtorch.
+/* pair_style ictp: an ICTP model written by ictp-deploy (compiled .pt2 or TorchScript .pth), run
+   through libtorch (deployed_model.cpp).
 
    Each step the pair style builds the graph the model's forward expects
    (docs/deployed_model.md): nodes are this rank's atoms, then ghost atoms,
@@ -21,22 +22,15 @@
 #include "update.h"
 #include "utils.h"
 
-#include "json.h"
-
-#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/headeronly/version.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 using namespace LAMMPS_NS;
-
-static constexpr int FORMAT_VERSION = 1;
 
 // standard atomic masses (IUPAC 2016) of Z = 1..94, for the pair_coeff cross-check
 static const double STANDARD_MASS[] = {
@@ -49,23 +43,6 @@ static const double STANDARD_MASS[] = {
   180.9, 183.8, 186.2, 190.2, 192.2, 195.1, 197, 200.6, 204.4, 207.2, 209, 209,
   210, 222, 223, 226, 227, 232, 231, 238, 237, 244.1,
 };
-
-/* torch's thread count is process-wide: set this pair style's for the call, give the host process
-   (lmp, or a Python script that also uses torch) its own back afterwards */
-
-namespace {
-struct TorchThreads {
-  int previous;
-  explicit TorchThreads(int n) : previous(at::get_num_threads())
-  {
-    if (n != previous) at::set_num_threads(n);
-  }
-  ~TorchThreads()
-  {
-    if (at::get_num_threads() != previous) at::set_num_threads(previous);
-  }
-};
-}    // namespace
 
 /* eV -> the energy unit of units metal (1) or real (LAMMPS's own factor); other units are refused */
 
@@ -201,41 +178,28 @@ void PairICTP::log_node_counts(int num_local)
    the deployed forward on this step's graph (docs/deployed_model.md); results on the CPU
 ------------------------------------------------------------------------- */
 
-PairICTP::Results PairICTP::run_model(int num_local, bool atom_virial)
+ictp::Outputs PairICTP::run_model(int num_local, bool atom_virial)
 {
   const int64_t num_nodes = atom_of.size(), num_edges = receivers.size();
-  Results results;
+  auto int64 = torch::TensorOptions().dtype(torch::kInt64);
+  auto float64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto edge_index = torch::stack({torch::from_blob(receivers.data(), {num_edges}, int64),
+                                  torch::from_blob(senders.data(), {num_edges}, int64)});
   std::string failure;
   try {
-    // with the optimising graph executor, torch returns wrong gradients after some calls
-    torch::jit::GraphOptimizerEnabledGuard no_optimizer(false);
-    TorchThreads threads(nthreads);
-    auto int64 = torch::TensorOptions().dtype(torch::kInt64);
-    auto float64 = torch::TensorOptions().dtype(torch::kFloat64);
-    std::vector<torch::jit::IValue> inputs{
-        torch::from_blob(species.data(), {num_nodes}, int64).to(device),
-        torch::stack({torch::from_blob(receivers.data(), {num_edges}, int64),
-                      torch::from_blob(senders.data(), {num_edges}, int64)})
-            .to(device),
-        torch::from_blob(vectors.data(), {num_edges, 3}, float64).to(device),
-        (int64_t) num_local, (bool) vflag_global, atom_virial};
-    auto out = model.forward(inputs).toGenericDict();
-    results.energy = out.at("energy").toTensor().cpu();
-    results.energies = out.at("energies").toTensor().cpu();
-    results.forces = out.at("forces").toTensor().cpu().contiguous();
-    if (vflag_global) results.virial = out.at("virial").toTensor().cpu();
-    if (atom_virial) results.atom_virial = out.at("atom_virial").toTensor().cpu().contiguous();
+    return model->run(torch::from_blob(species.data(), {num_nodes}, int64), edge_index,
+                      torch::from_blob(vectors.data(), {num_edges, 3}, float64), num_local, vflag_global,
+                      atom_virial, nthreads);
   } catch (const c10::Error &e) {
     failure = e.what_without_backtrace();
   } catch (const std::exception &e) {
     failure = e.what();
   }
-  if (!failure.empty())
-    error->one(FLERR,
-               "pair ictp: the model failed on {} nodes and {} edges: {}\nCheck that the model file was "
-               "written by ictp-deploy and that this ictp plugin is as recent as the ictp that wrote it",
-               num_nodes, num_edges, failure);
-  return results;
+  error->one(FLERR,
+             "pair ictp: the model failed on {} nodes and {} edges: {}\nCheck that the model file was "
+             "written by ictp-deploy and that this ictp plugin is as recent as the ictp that wrote it",
+             num_nodes, num_edges, failure);
+  return {};
 }
 
 /* ----------------------------------------------------------------------
@@ -243,7 +207,7 @@ PairICTP::Results PairICTP::run_model(int num_local, bool atom_virial)
    forces on ghosts reach their owners through LAMMPS's reverse communication
 ------------------------------------------------------------------------- */
 
-void PairICTP::accumulate(const Results &results, int num_local)
+void PairICTP::accumulate(const ictp::Outputs &results, int num_local)
 {
   const double c = energy_conversion;
   if (eflag_global) eng_vdwl += c * results.energy.item<double>();
@@ -322,12 +286,13 @@ void PairICTP::coeff(int narg, char **arg)
       table += fmt::format("  type {} -> NULL (not handled by ictp)\n", t);
       continue;
     }
+    const auto &model_species = model->metadata().species;
     auto found = std::find(model_species.begin(), model_species.end(), element);
     if (found == model_species.end())
       error->all(FLERR, "pair ictp: element {} of type {} is not in the model, which has: {}", element, t,
                  utils::join_words(model_species, " "));
     species_of_type[t] = found - model_species.begin();
-    table += fmt::format("  type {} -> {} (Z = {})\n", t, element, number_of_species[species_of_type[t]]);
+    table += fmt::format("  type {} -> {} (Z = {})\n", t, element, model->metadata().atomic_numbers[species_of_type[t]]);
   }
   if (comm->me == 0) utils::logmesg(lmp, table);
 
@@ -384,72 +349,31 @@ void PairICTP::pick_device()
 }
 
 /* ----------------------------------------------------------------------
-   the TorchScript module of a file written by ictp-deploy, on this rank's device, and its metadata
+   the model of a file written by ictp-deploy (either format), on this rank's device, evaluated on
+   the reference structures it carries: a file whose results differ from those recorded at export
+   (other libraries, another CPU, a corrupted copy) is refused
 ------------------------------------------------------------------------- */
 
 void PairICTP::load_model(const std::string &path)
 {
   const std::string bytes = read_model_file(path);
   pick_device();
-  torch::jit::ExtraFilesMap extra{{"metadata.json", ""}};
-  std::string failure;
   try {
-    std::istringstream stream(bytes);
-    model = torch::jit::load(stream, device, extra);
-    model.eval();
-  } catch (const c10::Error &e) {
-    failure = e.what_without_backtrace();
+    model = std::make_unique<ictp::DeployedModel>(path, bytes, device);
+    model->self_test(nthreads);
   } catch (const std::exception &e) {
-    failure = e.what();
+    error->all(FLERR, "pair ictp: {}", e.what());
   }
-  if (!failure.empty())
-    error->all(FLERR, "pair ictp: cannot load {} as an ictp model: {}\nWrite the file with ictp-deploy; a "
-               "training checkpoint or a truncated copy does not work", path, failure);
-  if (extra["metadata.json"].empty())
-    error->all(FLERR, "pair ictp: {} has no metadata.json; write the file with ictp-deploy", path);
-  parse_metadata(path, extra["metadata.json"]);
-}
-
-/* ----------------------------------------------------------------------
-   metadata.json (docs/deployed_model.md): species, cutoff, layers, units, checked and logged
-------------------------------------------------------------------------- */
-
-void PairICTP::parse_metadata(const std::string &path, const std::string &text)
-{
-  std::string length_unit, energy_unit;
-  int format_version = 0;
-  json metadata;
-  try {
-    metadata = json::parse(text);
-    format_version = metadata.at("format_version").get<int>();
-    model_species = metadata.at("species").get<std::vector<std::string>>();
-    number_of_species = metadata.at("atomic_numbers").get<std::vector<int>>();
-    r_max = metadata.at("r_max").get<double>();
-    num_layers = metadata.at("num_layers").get<int>();
-    energy_unit = metadata.at("units").at("energy").get<std::string>();
-    length_unit = metadata.at("units").at("length").get<std::string>();
-  } catch (const std::exception &e) {
-    error->all(FLERR, "pair ictp: {} has no valid metadata.json ({}); write the file with ictp-deploy", path,
-               e.what());
-  }
-  if (format_version > FORMAT_VERSION)
-    error->all(FLERR, "pair ictp: {} has format version {}, this plugin reads up to {}; update ictp", path,
-               format_version, FORMAT_VERSION);
-  static const std::vector<std::string> angstrom{"Å", "A", "Ang", "ang", "Angstrom", "angstrom"};
-  if (energy_unit != "eV" || std::find(angstrom.begin(), angstrom.end(), length_unit) == angstrom.end())
-    error->all(FLERR, "pair ictp: {} uses units {} and {}; the plugin expects eV and Angstrom", path, energy_unit,
-               length_unit);
-  if (model_species.size() != number_of_species.size() || r_max <= 0 || num_layers < 1)
-    error->all(FLERR, "pair ictp: inconsistent metadata.json in {}", path);
-
+  const ictp::Metadata &metadata = model->metadata();
+  r_max = metadata.r_max;
+  num_layers = metadata.num_layers;
   if (comm->me == 0) {
-    const std::string torch_version = metadata.value("torch_version", "?");
-    utils::logmesg(lmp, "ICTP: model {} (ictp {}, torch {}, {}), {} layers, r_max = {} Angstrom\n", path,
-                   metadata.value("ictp_version", "?"), torch_version, metadata.value("dtype", "?"), num_layers,
-                   r_max);
-    if (torch_version.rfind(TORCH_VERSION, 0) != 0)
+    utils::logmesg(lmp, "ICTP: model {} ({}, ictp {}, torch {}, {}), {} layers, r_max = {} Angstrom; it "
+                   "reproduces its reference results\n", path, metadata.format, metadata.ictp_version,
+                   metadata.torch_version, metadata.dtype, num_layers, r_max);
+    if (metadata.format == "torchscript" && metadata.torch_version.rfind(TORCH_VERSION, 0) != 0)
       error->warning(FLERR, "pair ictp: the model was written with torch {}, the plugin runs torch {}",
-                     torch_version, TORCH_VERSION);
+                     metadata.torch_version, TORCH_VERSION);
   }
 }
 
@@ -484,11 +408,12 @@ void PairICTP::init_style()
 
   for (int t = 1; t <= atom->ntypes; t++) {
     const int s = species_of_type[t];
-    if (s < 0 || !atom->mass_setflag[t] || number_of_species[s] < 1 || number_of_species[s] > 94) continue;
-    const double standard = STANDARD_MASS[number_of_species[s] - 1];
+    const int z = s < 0 ? 0 : model->metadata().atomic_numbers[s];
+    if (s < 0 || !atom->mass_setflag[t] || z < 1 || z > 94) continue;
+    const double standard = STANDARD_MASS[z - 1];
     if (comm->me == 0 && std::fabs(atom->mass[t] - standard) > 0.01 * standard)
       error->warning(FLERR, "pair ictp: type {} has mass {} but is mapped to Z = {} (mass {}); check pair_coeff",
-                     t, atom->mass[t], number_of_species[s], standard);
+                     t, atom->mass[t], z, standard);
   }
 }
 

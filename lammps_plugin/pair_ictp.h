@@ -1,12 +1,14 @@
-/* pair_style ictp: an ICTP model written by ictp-deploy (TorchScript), run through libtorch. */
+/* pair_style ictp: an ICTP model written by ictp-deploy (compiled .pt2 or TorchScript .pth), run
+   through libtorch. */
 
 #ifndef LMP_PAIR_ICTP_H
 #define LMP_PAIR_ICTP_H
 
 #include "pair.h"
 
-#include <torch/script.h>
+#include "deployed_model.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,14 +29,12 @@ class PairICTP : public Pair {
   std::string device_arg;    // auto, cpu, cuda or cuda:N
   int nthreads;              // torch intra-op threads per rank
 
-  // the model file (pair_coeff) and its metadata.json
-  torch::jit::Module model;
+  // the model file (pair_coeff), checked against its reference results when read
+  std::unique_ptr<ictp::DeployedModel> model;
   torch::Device device;
-  double r_max;                          // cutoff (Angstrom)
-  int num_layers;                        // message-passing layers
-  std::vector<std::string> model_species;    // element symbol of each model species
-  std::vector<int> number_of_species;        // atomic number of each model species
-  std::vector<int> species_of_type;          // model species index of each LAMMPS type, -1 for NULL
+  double r_max;                          // cutoff (Angstrom), from the model's metadata
+  int num_layers;                        // message-passing layers, from the model's metadata
+  std::vector<int> species_of_type;      // model species index of each LAMMPS type, -1 for NULL
 
   // set by init_style
   double energy_conversion;    // eV -> LAMMPS energy unit
@@ -46,19 +46,13 @@ class PairICTP : public Pair {
   std::vector<int64_t> species, receivers, senders;
   std::vector<double> vectors;
 
-  // what the model returns, on the CPU
-  struct Results {
-    torch::Tensor energy, energies, forces, virial, atom_virial;
-  };
-
   void allocate();
   std::string read_model_file(const std::string &path);
   void pick_device();
   void load_model(const std::string &path);
-  void parse_metadata(const std::string &path, const std::string &text);
   int build_graph();
-  Results run_model(int num_local, bool atom_virial);
-  void accumulate(const Results &results, int num_local);
+  ictp::Outputs run_model(int num_local, bool atom_virial);
+  void accumulate(const ictp::Outputs &results, int num_local);
   void log_node_counts(int num_local);
 };
 

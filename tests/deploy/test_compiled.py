@@ -1,8 +1,6 @@
 """Compiled packages (``.pt2``): ghosts, tiny graphs, refusal of packages from elsewhere, the self-test, the cache."""
 
-import json
 import time
-import zipfile
 
 import numpy as np
 import pytest
@@ -13,19 +11,7 @@ from ictp.deploy import DeployedFileError, DeployedModel, load_deployed
 from ictp.deploy.cli import main
 from ictp.deploy.export import export, run
 from ictp.model import save_model
-
-
-def with_metadata(package, target, change):
-    """A copy of ``package`` whose metadata.json went through ``change(metadata)``."""
-    with zipfile.ZipFile(package) as source, zipfile.ZipFile(target, "w") as copy:
-        for item in source.infolist():
-            data = source.read(item.filename)
-            if item.filename.endswith("extra/metadata.json"):
-                metadata = json.loads(data)
-                change(metadata)
-                data = json.dumps(metadata).encode()
-            copy.writestr(item, data)
-    return target
+from ictp.testing import with_changed_metadata
 
 
 def random_graph(num_nodes, num_edges, num_species, seed):
@@ -58,7 +44,7 @@ def test_package_for_another_torch_cpu_or_device_is_refused(compiled_file, tmp_p
         "instruction set": lambda m: m["compiled"].update(cpu_isa="sve512"),
     }
     for k, (message, change) in enumerate(changes.items()):
-        foreign = with_metadata(compiled_file, tmp_path / f"foreign{k}.pt2", change)
+        foreign = with_changed_metadata(compiled_file, tmp_path / f"foreign{k}.pt2", change)
         with pytest.raises(DeployedFileError, match=f"compiled for .*{message}.*re-run ictp-deploy on this machine"):
             load_deployed(foreign)
 
@@ -69,7 +55,7 @@ def test_package_with_other_results_fails_its_self_test(compiled_file, tmp_path)
     def change(metadata):
         metadata["reference"][1]["forces"][0][0] += 1e-6
 
-    wrong = with_metadata(compiled_file, tmp_path / "wrong.pt2", change)
+    wrong = with_changed_metadata(compiled_file, tmp_path / "wrong.pt2", change)
     with pytest.raises(DeployedFileError, match="wrong.pt2.*structure 1 forces: relative error"):
         load_deployed(wrong)
 

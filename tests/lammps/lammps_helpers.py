@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ase.build
 import numpy as np
 import torch
 from ase import Atoms
@@ -161,3 +162,30 @@ def run_in_process(commands: str, folder):
             lmp.close()
     finally:
         os.chdir(cwd)
+
+
+QUANTITIES = [keys.ENERGY, keys.ENERGIES, keys.FORCES, keys.VIRIAL, keys.ATOM_VIRIAL]
+
+
+def assert_agree(got, ref, rtol=1e-10):
+    """Each quantity within ``rtol`` of the reference's largest magnitude; per-atom sums too."""
+    for key in QUANTITIES:
+        a, b = np.asarray(got[key]), np.asarray(ref[key])
+        assert a.shape == b.shape, key
+        assert np.abs(a - b).max() <= rtol * np.abs(b).max(), (key, np.abs(a - b).max(), np.abs(b).max())
+    assert abs(got[keys.ENERGIES].sum() - got[keys.ENERGY]) <= rtol * abs(got[keys.ENERGY])
+    virial = np.asarray(ref[keys.VIRIAL])
+    assert np.abs(got[keys.ATOM_VIRIAL].sum(0) - got[keys.VIRIAL]).max() <= rtol * np.abs(virial).max()
+    voigt = got[keys.ATOM_VIRIAL].reshape(-1, 9)[:, [0, 4, 8, 1, 2, 5]]  # compute stress/atom: xx yy zz xy xz yz
+    assert np.abs(got["stress_atom"] - voigt).max() <= rtol * np.abs(virial).max()
+
+
+def sic(repeat=1, rattle=0.05, triclinic=False):
+    atoms = ase.build.bulk("SiC", "zincblende", a=4.36, cubic=True)
+    if triclinic:
+        atoms.set_cell(
+            atoms.cell.array @ np.array([[1.0, 0.1, 0.0], [0.05, 1.0, 0.1], [0.0, 0.12, 1.0]]), scale_atoms=True
+        )
+    atoms = atoms.repeat(repeat)
+    atoms.rattle(rattle, seed=3)
+    return lammps_frame(atoms)
