@@ -12,7 +12,8 @@ import ase.io
 import pytest
 import yaml
 
-from ictp.training.cli import main
+from ictp.training.cli import main, resumed_config
+from ictp.training.config import LEGACY_DEFAULTS
 
 PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
 
@@ -58,6 +59,20 @@ def test_resume_continues_with_more_epochs(run_yaml, tmp_path):
     assert main(["--resume", str(tmp_path / "run"), "max_num_epochs=3", "--no-progress"]) == 0
     lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2"]
+
+
+def test_runs_started_before_a_key_existed_resume_with_what_they_did(run_yaml, tmp_path):
+    assert main(["--config", str(run_yaml), "loss_reduction=mean", "ema_warmup=true", "--no-progress"]) == 0
+    saved = tmp_path / "run" / "config.json"
+    written = json.loads(saved.read_text())
+    assert written["config"]["loss_reduction"] == "mean" and written["config"]["ema_warmup"] is True
+    assert resumed_config(tmp_path / "run", []).loss_reduction == "mean"  # what the run was started with
+    for key in LEGACY_DEFAULTS:  # a config.json of ictp 0.1.0
+        del written["config"][key]
+    saved.write_text(json.dumps(written))
+    config = resumed_config(tmp_path / "run", ["max_num_epochs=3"])
+    assert (config.loss_reduction, config.ema_warmup, config.stage_two) == ("sum", False, False)
+    assert main(["--resume", str(tmp_path / "run"), "max_num_epochs=3", "--no-progress"]) == 0
 
 
 def test_ctrl_c_keeps_the_last_epoch_and_the_run_resumes(run_yaml, tmp_path):

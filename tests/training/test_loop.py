@@ -8,26 +8,7 @@ import torch
 
 from ictp import keys
 from ictp.model import load_model
-from ictp.training.config import load_config
 from ictp.training.loop import train
-
-
-@pytest.fixture
-def small_data(tmp_path, shared_data):
-    frames = ase.io.read(shared_data / "AcAc" / "train_300K.xyz", index=":12")
-    path = tmp_path / "acac.xyz"
-    ase.io.write(path, frames)
-    return path
-
-
-def config_for(tmp_path, data, name, **overrides):
-    values = dict(
-        train_file=str(data), valid_count=2, run_dir=str(tmp_path / name), num_channels=4, radial_mlp=[8],
-        l_max_node=1, l_max_edge=1, correlation=2, batch_size=5, max_num_epochs=4, E0s="average",
-        scheduler_patience=1000,
-    )  # fmt: skip
-    values.update(overrides)
-    return load_config(None, [f"{k}={v}" for k, v in values.items()])
 
 
 def read_metrics(run_dir):
@@ -35,8 +16,8 @@ def read_metrics(run_dir):
         return list(csv.DictReader(handle))
 
 
-def test_tiny_model_overfits(tmp_path, small_data):
-    run_dir = train(config_for(tmp_path, small_data, "fit", max_num_epochs=100, lr=0.02), log=lambda *_: None)
+def test_tiny_model_overfits(tiny_run, small_data):
+    run_dir = train(tiny_run("fit", max_num_epochs=100, lr=0.02), log=lambda *_: None)
     rows = read_metrics(run_dir)
     assert len(rows) == 100
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"]) / 10
@@ -46,12 +27,12 @@ def test_tiny_model_overfits(tmp_path, small_data):
     assert torch.isfinite(out[keys.FORCES]).all()
 
 
-def test_resume_equals_an_uninterrupted_run(tmp_path, small_data):
-    whole = train(config_for(tmp_path, small_data, "whole"), log=lambda *_: None)
-    part = train(config_for(tmp_path, small_data, "part", max_num_epochs=2), log=lambda *_: None)
+def test_resume_equals_an_uninterrupted_run(tiny_run):
+    whole = train(tiny_run("whole"), log=lambda *_: None)
+    part = train(tiny_run("part", max_num_epochs=2), log=lambda *_: None)
     with open(part / "metrics.csv", "a") as handle:  # as if killed after the row of epoch 2, before its checkpoint
         handle.write("2,1.0,1.0,1.0,1.0,0.01\n")
-    resumed = train(config_for(tmp_path, small_data, "part"), resume=True, log=lambda *_: None)
+    resumed = train(tiny_run("part"), resume=True, log=lambda *_: None)
     assert resumed == part
     a, b = read_metrics(whole), read_metrics(resumed)
     assert len(a) == len(b) == 4
@@ -60,10 +41,10 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, small_data):
         assert float(x["train_loss"]) == pytest.approx(float(y["train_loss"]), rel=1e-12)
 
 
-def test_existing_run_is_not_overwritten(tmp_path, small_data):
-    config = config_for(tmp_path, small_data, "once", max_num_epochs=1)
+def test_existing_run_is_not_overwritten(tiny_run):
+    config = tiny_run("once", max_num_epochs=1)
     train(config, log=lambda *_: None)
     with pytest.raises(FileExistsError, match="already holds a run"):
         train(config, log=lambda *_: None)
     with pytest.raises(FileNotFoundError, match="cannot resume"):
-        train(config_for(tmp_path, small_data, "never"), resume=True, log=lambda *_: None)
+        train(tiny_run("never"), resume=True, log=lambda *_: None)

@@ -35,6 +35,7 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "ema": [s.clone() for s in ema.shadow] if ema is not None else [],
+        "ema_updates": ema.num_updates if ema is not None else 0,
         "epoch": epoch, "best": best, "best_epoch": best_epoch,
     }  # fmt: skip
     atomic_save(checkpoint, path)
@@ -55,4 +56,5 @@ def load_checkpoint(
     scheduler.load_state_dict(state["scheduler"])
     if ema is not None:
         ema.shadow = [t.to(device) for t in state["ema"]]
+        ema.num_updates = state.get("ema_updates", 0)  # absent before ictp 0.2: those runs have no warm-up
     return state["epoch"], state["best"], state["best_epoch"]

@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from tqdm import tqdm
 
-from .config import TrainingConfig, load_config, parse_overrides
+from .config import LEGACY_DEFAULTS, TrainingConfig, load_config, parse_overrides
 from .loop import train
 
 __all__ = ["main"]
@@ -48,7 +48,7 @@ def resumed_config(run_dir: Path, overrides: List[str]) -> TrainingConfig:
     saved = run_dir / "config.json"
     if not saved.exists():
         raise FileNotFoundError(f"cannot resume: {saved} not found; is {run_dir} a run directory of ictp-train?")
-    values = json.loads(saved.read_text())["config"]
+    values = {**LEGACY_DEFAULTS, **json.loads(saved.read_text())["config"]}
     values.update(parse_overrides(overrides))
     values["run_dir"] = str(run_dir)
     return TrainingConfig.from_dict(values).validate()

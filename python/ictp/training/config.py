@@ -19,10 +19,13 @@ import yaml
 
 from ..model.config import ModelConfig
 
-__all__ = ["TrainingConfig", "load_config", "parse_overrides"]
+__all__ = ["LEGACY_DEFAULTS", "TrainingConfig", "load_config", "parse_overrides"]
 
 YAML_NAMES = {"dtype": "default_dtype"}
 """Fields whose YAML key is another word (MACE's); every other key is the field's name."""
+
+LEGACY_DEFAULTS = {"loss_reduction": "sum", "ema_warmup": False, "stage_two": False}
+"""What ictp 0.1.0 did before these keys existed: a ``config.json`` without them resumes with these values."""
 
 
 @dataclass
@@ -65,6 +68,15 @@ class TrainingConfig(ModelConfig):
     energy_weight: float = 1.0
     forces_weight: float = 10.0
     virials_weight: float = 0.0
+    # Accuracy recipe (docs/training.md): loss normalisation, EMA warm-up, Stage Two
+    loss_reduction: str = "sum"  # "mean" (MACE: per-atom energies, per-component forces) or "sum" (the paper)
+    ema_warmup: bool = False  # EMA decay min(ema_decay, (1+t)/(10+t)) at update t, as torch_ema
+    stage_two: bool = False  # last part of the run with other loss weights and lr (MACE's --stage_two)
+    start_stage_two: Optional[int] = None  # first epoch of Stage Two; default 3/4 of max_num_epochs
+    stage_two_energy_weight: float = 1000.0
+    stage_two_forces_weight: float = 100.0
+    stage_two_virials_weight: float = 10.0
+    stage_two_lr: float = 1e-3
 
     def validate(self) -> "TrainingConfig":
         """Check types and values; returns self."""
@@ -85,7 +97,29 @@ class TrainingConfig(ModelConfig):
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         self._check_device()
+        self._check_recipe()
         return self
+
+    def _check_recipe(self):
+        """The accuracy recipe's keys; fills in the default start of Stage Two (recorded in config.json)."""
+        from .loss import REDUCTIONS
+
+        if self.loss_reduction not in REDUCTIONS:
+            raise ValueError(f"loss_reduction must be one of {REDUCTIONS}, got {self.loss_reduction!r}")
+        if not self.stage_two:
+            return
+        if self.start_stage_two is None:
+            self.start_stage_two = max(1, 3 * self.max_num_epochs // 4)
+        if not 0 <= self.start_stage_two < self.max_num_epochs:
+            raise ValueError(
+                f"start_stage_two must be an epoch in [0, max_num_epochs = {self.max_num_epochs}), got "
+                f"{self.start_stage_two}; lower it, raise max_num_epochs or set stage_two: false"
+            )
+        for name in ("stage_two_energy_weight", "stage_two_forces_weight", "stage_two_virials_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.stage_two_lr <= 0:
+            raise ValueError(f"stage_two_lr must be positive, got {self.stage_two_lr}")
 
     def _check_device(self):
         from ..devices import resolve_device

@@ -1,9 +1,10 @@
-"""The training loop: the paper's recipe (arXiv:2405.14253, Sec. 5; spec §4), resumable.
+"""The training loop (arXiv:2405.14253, Sec. 5; spec §4; the options in docs/training.md), resumable.
 
-Adam with AMSGrad; weight decay only on the product-basis and "linear down"
-weights; ReduceLROnPlateau on the validation loss; an exponential moving
-average (EMA) of the weights used for validation, checkpoints and the final
-model; the best EMA model by validation loss is kept. A checkpoint is written
+Adam with AMSGrad; the loss of :mod:`ictp.training.loss`; weight decay only on
+the product-basis and "linear down" weights; ReduceLROnPlateau on the
+validation loss; an exponential moving average (EMA) of the weights used for
+validation, checkpoints and the final model; the best EMA model by validation
+loss is kept; optionally a Stage Two at the end (:mod:`ictp.training.stages`). A checkpoint is written
 atomically after every epoch, holding everything needed to continue exactly
 (weights, EMA, optimiser, scheduler, epoch); batch order depends only on the
 seed and the epoch, so a resumed run repeats an uninterrupted one.
@@ -28,7 +29,8 @@ from .config import TrainingConfig
 from .data import read_run_data
 from .distributed import Distributed
 from .ema import ExponentialMovingAverage
-from .loss import weighted_loss
+from .loss import TERMS, label_counts, reduce_terms, squared_errors, weighted_loss
+from .stages import in_stage_two, loss_weights, start_stage_two
 
 __all__ = ["train"]
 
@@ -41,15 +43,18 @@ def _decay_groups(model: ICTP, weight_decay: float):
     return [{"params": decayed, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
 
 
-def _validate(model, dataset: GraphDataset, config: TrainingConfig, group: Distributed) -> Dict[str, float]:
-    """Validation loss and RMSEs; batches are dealt out over processes and the sums combined."""
-    total, count_e, count_f, sse_e, sse_f = 0.0, 0, 0, 0.0, 0.0
+def _validate(model, dataset: GraphDataset, config: TrainingConfig, weights, group: Distributed) -> Dict[str, float]:
+    """Validation loss (with the epoch's loss ``weights``) and RMSEs; batches are dealt out over processes."""
+    sums, counts = dict.fromkeys(TERMS, 0.0), dict.fromkeys(TERMS, 0.0)
+    count_e, count_f, sse_e, sse_f = 0, 0, 0.0, 0.0
     starts = range(0, len(dataset), config.valid_batch_size)
     for start in group.share(list(starts)):
         batch = dataset.batch(range(start, min(start + config.valid_batch_size, len(dataset))), group.device)
-        out = evaluate_batch(model, batch, virial=config.virials_weight > 0)
-        loss, _ = weighted_loss(out, batch, config.energy_weight, config.forces_weight, config.virials_weight)
-        total += loss.item()
+        out = evaluate_batch(model, batch, virial=weights[2] > 0)
+        for name, value in squared_errors(out, batch, config.loss_reduction).items():
+            sums[name] += value.item()
+        for name, value in label_counts(batch).items():
+            counts[name] += value
         has_e = batch[keys.HAS_ENERGY]
         d_e = (out[keys.ENERGY].detach() - batch[keys.REF_ENERGY]) / batch[keys.NUM_ATOMS]
         sse_e += float((d_e[has_e] ** 2).sum())
@@ -57,7 +62,10 @@ def _validate(model, dataset: GraphDataset, config: TrainingConfig, group: Distr
         mask = batch[keys.HAS_FORCES].index_select(0, batch[keys.BATCH])
         sse_f += float(((out[keys.FORCES].detach() - batch[keys.REF_FORCES])[mask] ** 2).sum())
         count_f += 3 * int(mask.sum())
-    total, sse_e, count_e, sse_f, count_f = group.sum([total, sse_e, count_e, sse_f, count_f])
+    summed = group.sum([*sums.values(), *counts.values(), sse_e, count_e, sse_f, count_f])
+    sums, counts = dict(zip(TERMS, summed[:3])), dict(zip(TERMS, summed[3:6]))
+    sse_e, count_e, sse_f, count_f = summed[6:]
+    total, _ = reduce_terms(sums, weights, config.loss_reduction, counts)
     return {
         "valid_loss": total,
         "valid_rmse_e_per_atom_meV": 1e3 * math.sqrt(sse_e / max(count_e, 1)),
@@ -115,7 +123,7 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
         optimizer, factor=config.lr_factor, patience=config.scheduler_patience
     )
     parameters = list(model.parameters())
-    ema = ExponentialMovingAverage(parameters, config.ema_decay) if config.ema_decay else None
+    ema = ExponentialMovingAverage(parameters, config.ema_decay, config.ema_warmup) if config.ema_decay else None
     start_epoch, best, best_epoch = 0, math.inf, -1
     if resume:
         last_epoch, best, best_epoch = load_checkpoint(checkpoint_path, model, optimizer, scheduler, ema, device)
@@ -132,11 +140,16 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
     metrics_path = run_dir / "metrics.csv"
     bar = tqdm(total=config.max_num_epochs, initial=start_epoch, unit="epoch", disable=not progress, dynamic_ncols=True)
     for epoch in range(start_epoch, config.max_num_epochs):
-        train_loss = _train_epoch(model, train_set, config, epoch, optimizer, ema, group)
+        if start_stage_two(config, optimizer, epoch):
+            best = math.inf
+            log(f"Stage Two from epoch {epoch}: loss weights {loss_weights(config, epoch)}, lr {config.stage_two_lr:.3g}")
+        weights = loss_weights(config, epoch)
+        train_loss = _train_epoch(model, train_set, config, epoch, weights, optimizer, ema, group)
         model.eval()
         if ema is not None:
             ema.swap(parameters)
-        metrics = {"epoch": epoch, "train_loss": group.sum([train_loss])[0], **_validate(model, valid_set, config, group)}
+        validation = _validate(model, valid_set, config, weights, group)
+        metrics = {"epoch": epoch, "train_loss": group.sum([train_loss])[0], **validation}
         metrics["lr"] = optimizer.param_groups[0]["lr"]
         improved = metrics["valid_loss"] < best
         if improved:
@@ -145,7 +158,8 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
             save_model(model, run_dir / "model.pt", config=config.to_dict(), ictp_version=__version__)
         if ema is not None:
             ema.swap(parameters)
-        scheduler.step(metrics["valid_loss"])
+        if not in_stage_two(config, epoch):
+            scheduler.step(metrics["valid_loss"])
         if group.is_main:
             _append_metrics(metrics_path, metrics)  # before the checkpoint: resume trims rows past it
             save_checkpoint(checkpoint_path, model, optimizer, scheduler, ema, epoch, best, best_epoch)
@@ -164,17 +178,22 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
     return valid_set.configurations
 
 
-def _train_epoch(model, train_set: GraphDataset, config: TrainingConfig, epoch: int, optimizer, ema, group) -> float:
-    """One pass over the training set in a seeded order (drop_last); returns this process's summed loss."""
+def _train_epoch(model, train_set: GraphDataset, config: TrainingConfig, epoch: int, weights, optimizer, ema, group) -> float:
+    """One pass over the training set in a seeded order (drop_last) with the loss ``weights``.
+
+    Returns this process's part of the epoch's loss: summed over batches
+    (``sum``) or averaged over them (``mean``).
+    """
     generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
     order = torch.randperm(len(train_set), generator=generator).tolist()
     parameters = list(model.parameters())
-    train_loss = 0.0
+    train_loss, steps = 0.0, 0
     model.train()
     for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
         batch = train_set.batch(group.share(order[start : start + config.batch_size]), group.device)
-        out = evaluate_batch(model, batch, virial=config.virials_weight > 0, create_graph=True)
-        loss, _ = weighted_loss(out, batch, config.energy_weight, config.forces_weight, config.virials_weight)
+        out = evaluate_batch(model, batch, virial=weights[2] > 0, create_graph=True)
+        counts = dict(zip(TERMS, group.sum(list(label_counts(batch).values()))))  # of the global batch
+        loss, _ = weighted_loss(out, batch, *weights, config.loss_reduction, counts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         group.sum_gradients(parameters)
@@ -184,7 +203,8 @@ def _train_epoch(model, train_set: GraphDataset, config: TrainingConfig, epoch: 
         if ema is not None:
             ema.update(parameters)
         train_loss += loss.item()
-    return train_loss
+        steps += 1
+    return train_loss / max(steps, 1) if config.loss_reduction == "mean" else train_loss
 
 
 def _append_metrics(path: Path, metrics: Dict[str, float]):

@@ -1,23 +1,34 @@
-"""The training loss: weighted sums over the batch (the paper's recipe, not means).
+"""The training loss: weighted energy, force and virial errors, summed (the paper) or averaged (MACE).
+
+``reduction="sum"`` (arXiv:2405.14253, spec §4.2) sums over the batch:
 
 ``L = w_E Σ_b (ΔE_b)²/N_b + w_F Σ_i |ΔF_i|² + w_W Σ_b Σ_voigt (ΔW_b)²/N_b``
 
-with ``W = -σ V`` the virial (eV) and the six Voigt components of its symmetric
-part. Structures without a label contribute nothing to that term. Summing
-(rather than averaging) sets the effective learning rate and the E:F balance of
-arXiv:2405.14253; MACE averages instead.
+``reduction="mean"`` (MACE's ``weighted`` and ``virials`` losses) averages
+per-atom energy errors over structures and force and virial components over
+their number:
+
+``L = w_E ⟨(ΔE_b/N_b)²⟩_b + w_F ⟨ΔF_iα²⟩_iα + w_W ⟨(ΔW_b/N_b)²⟩_b,voigt``
+
+At equal weights the mean weighs energies 3x more against forces than the sum
+(a structure has N_b·3 force components but one energy), and its size does not
+grow with the batch. ``W = -σ V`` is the virial (eV), with the six Voigt
+components of its symmetric part. Structures without a label contribute
+nothing to that term, and a mean runs over labelled values only.
 """
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
 from .. import keys
 from ..model.outputs import cell_volume, virial_from_stress
 
-__all__ = ["weighted_loss", "VOIGT"]
+__all__ = ["REDUCTIONS", "TERMS", "VOIGT", "label_counts", "reduce_terms", "squared_errors", "weighted_loss"]
 
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+REDUCTIONS = ("mean", "sum")
+TERMS = ("energy", "forces", "virials")
 
 
 def _voigt(matrix: torch.Tensor) -> torch.Tensor:
@@ -26,27 +37,63 @@ def _voigt(matrix: torch.Tensor) -> torch.Tensor:
     return torch.stack([sym[:, a, b] for a, b in VOIGT], dim=1)
 
 
+def label_counts(batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
+    """How many labelled values each term of a ``mean`` loss averages: energies, force and virial components."""
+    atoms_with_forces = batch[keys.NUM_ATOMS][batch[keys.HAS_FORCES]].sum()
+    return {
+        "energy": float(batch[keys.HAS_ENERGY].sum()),
+        "forces": 3.0 * float(atoms_with_forces),
+        "virials": 6.0 * float(batch[keys.HAS_STRESS].sum()),
+    }
+
+
+def squared_errors(prediction: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor], reduction: str) -> Dict[str, torch.Tensor]:
+    """Per term, the sum over labelled values of ``ΔE²/N`` (sum) or ``(ΔE/N)²`` (mean), ``ΔF_iα²``, and ``ΔW²/N`` or ``(ΔW/N)²``."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"the loss reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    num_atoms = batch[keys.NUM_ATOMS].to(prediction[keys.ENERGY].dtype)
+    per_atom = num_atoms if reduction == "sum" else num_atoms**2
+    has_energy = batch[keys.HAS_ENERGY].to(num_atoms.dtype)
+    d_energy = prediction[keys.ENERGY] - batch[keys.REF_ENERGY].to(num_atoms.dtype)
+    sums = {"energy": torch.sum(has_energy * d_energy**2 / per_atom)}
+    per_atom_mask = batch[keys.HAS_FORCES].index_select(0, batch[keys.BATCH]).to(num_atoms.dtype)
+    d_forces = prediction[keys.FORCES] - batch[keys.REF_FORCES].to(num_atoms.dtype)
+    sums["forces"] = torch.sum(per_atom_mask.unsqueeze(-1) * d_forces**2)
+    if keys.VIRIAL in prediction:
+        ref_virial = virial_from_stress(batch[keys.REF_STRESS].to(num_atoms.dtype), cell_volume(batch[keys.CELL]))
+        d_virial = _voigt(prediction[keys.VIRIAL] - ref_virial)
+        has_stress = batch[keys.HAS_STRESS].to(num_atoms.dtype)
+        sums["virials"] = torch.sum(has_stress.unsqueeze(-1) * d_virial**2 / per_atom.unsqueeze(-1))
+    else:
+        sums["virials"] = torch.zeros_like(sums["energy"])
+    return sums
+
+
+def reduce_terms(sums: Dict, weights: Sequence[float], reduction: str, counts: Dict[str, float]):
+    """``(total, terms)`` from :func:`squared_errors` (summed over any number of batches) and their :func:`label_counts`.
+
+    ``weights`` are those of the energy, force and virial terms.
+    """
+    terms = sums if reduction == "sum" else {name: sums[name] / max(counts[name], 1.0) for name in TERMS}
+    total = sum(weight * terms[name] for name, weight in zip(TERMS, weights))
+    return total, terms
+
+
 def weighted_loss(
     prediction: Dict[str, torch.Tensor],
     batch: Dict[str, torch.Tensor],
     energy_weight: float,
     forces_weight: float,
     virials_weight: float,
+    reduction: str = "sum",
+    counts: Optional[Dict[str, float]] = None,
 ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-    """Total loss and its three unweighted terms (``energy``, ``forces``, ``virials``)."""
-    num_atoms = batch[keys.NUM_ATOMS].to(prediction[keys.ENERGY].dtype)
-    has_energy = batch[keys.HAS_ENERGY].to(num_atoms.dtype)
-    d_energy = prediction[keys.ENERGY] - batch[keys.REF_ENERGY].to(num_atoms.dtype)
-    terms = {"energy": torch.sum(has_energy * d_energy**2 / num_atoms)}
-    per_atom_mask = batch[keys.HAS_FORCES].index_select(0, batch[keys.BATCH]).to(num_atoms.dtype)
-    d_forces = prediction[keys.FORCES] - batch[keys.REF_FORCES].to(num_atoms.dtype)
-    terms["forces"] = torch.sum(per_atom_mask.unsqueeze(-1) * d_forces**2)
-    if keys.VIRIAL in prediction:
-        ref_virial = virial_from_stress(batch[keys.REF_STRESS].to(num_atoms.dtype), cell_volume(batch[keys.CELL]))
-        d_virial = _voigt(prediction[keys.VIRIAL] - ref_virial)
-        has_stress = batch[keys.HAS_STRESS].to(num_atoms.dtype)
-        terms["virials"] = torch.sum(has_stress.unsqueeze(-1) * d_virial**2 / num_atoms.unsqueeze(-1))
-    else:
-        terms["virials"] = torch.zeros_like(terms["energy"])
-    total = energy_weight * terms["energy"] + forces_weight * terms["forces"] + virials_weight * terms["virials"]
-    return total, terms
+    """Total loss of a batch and its three unweighted terms (``energy``, ``forces``, ``virials``).
+
+    ``reduction`` is ``"sum"`` or ``"mean"`` (module docstring). ``counts``
+    (used by ``"mean"``) are the numbers to divide by, :func:`label_counts` of
+    this batch by default; data-parallel training passes those of the whole
+    global batch, so that the processes' gradients add up to the one-process gradient.
+    """
+    sums = squared_errors(prediction, batch, reduction)
+    return reduce_terms(sums, (energy_weight, forces_weight, virials_weight), reduction, counts or label_counts(batch))
