@@ -15,6 +15,9 @@ Contract (``docs/deployed_model.md`` states it for the C++ side)::
   and on request ``virial [3, 3]`` and ``atom_virial [N, 3, 3]`` (eV,
   ``W = -Σ_edges r ⊗ ∂E/∂r``; the stress is ``-W / V``).
 
+``forward_layer`` and ``vjp_layer`` are the same model layer by layer, for ranks
+that exchange node features between layers (:mod:`ictp.deploy.layers`).
+
 :meth:`DeployedModel.evaluate` is the same computation without input checks or
 host synchronisation, with ``num_local`` a 0-d tensor: what the compiled format
 traces (all outputs, ``energies`` for every node, zero on ghosts).
@@ -22,13 +25,14 @@ traces (all outputs, ``energies`` for every node, zero on ghosts).
 Run scripted copies with the graph executor's optimisation off (see docs/conventions.md).
 """
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import torch
 from torch import nn
 
 from .. import keys
 from ..model import ICTP, energy_derivatives
+from .layers import LayerFunctions
 
 __all__ = ["DeployedModel"]
 
@@ -39,6 +43,7 @@ class DeployedModel(nn.Module):
     def __init__(self, model: ICTP):
         super().__init__()
         self.model = model
+        self.layers = LayerFunctions(model)
         self.num_species = int(model.atomic_numbers.numel())
 
     def forward(
@@ -85,3 +90,32 @@ class DeployedModel(nn.Module):
         if compute_virial:
             out[keys.VIRIAL] = out[keys.VIRIAL][0]
         return {k: v.detach().double() for k, v in out.items()}
+
+    @torch.jit.export
+    def forward_layer(
+        self,
+        t: int,
+        h_local: torch.Tensor,
+        h_ghost: torch.Tensor,
+        species_local: torch.Tensor,
+        species_ghost: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_vectors: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`ictp.deploy.layers.LayerFunctions.forward_layer`."""
+        return self.layers.forward_layer(t, h_local, h_ghost, species_local, species_ghost, edge_index, edge_vectors)
+
+    @torch.jit.export
+    def vjp_layer(
+        self,
+        t: int,
+        h_local: torch.Tensor,
+        h_ghost: torch.Tensor,
+        species_local: torch.Tensor,
+        species_ghost: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_vectors: torch.Tensor,
+        grad: torch.Tensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`ictp.deploy.layers.LayerFunctions.vjp_layer`."""
+        return self.layers.vjp_layer(t, h_local, h_ghost, species_local, species_ghost, edge_index, edge_vectors, grad)
