@@ -634,6 +634,13 @@ void PairICTP::init_style()
                             comm->cutghostuser, num_layers, r_max, neighbor->skin);
   }
   ghostneigh = mode == Mode::FULL ? 1 : 0;
+  if (force->pair != this) {
+    // under pair_style hybrid, LAMMPS sizes its buffers and ghost lists by the hybrid's flags, which it
+    // took from its sub-styles at pair_style time, before this model was read
+    force->pair->comm_forward = std::max(force->pair->comm_forward, comm_forward);
+    force->pair->comm_reverse = std::max(force->pair->comm_reverse, comm_reverse);
+    force->pair->ghostneigh = std::max(force->pair->ghostneigh, ghostneigh);
+  }
   neighbor->add_request(this, mode == Mode::FULL ? NeighConst::REQ_FULL | NeighConst::REQ_GHOST : NeighConst::REQ_FULL);
   if (comm->me == 0)
     utils::logmesg(lmp, "ICTP: device {}, {} torch thread(s) per rank, {}\n", device.str(), nthreads, comm_note);
