@@ -40,8 +40,8 @@ class RunData:
 def read_run_data(config: TrainingConfig) -> RunData:
     """Read and split the data, check the labels, compute the statistics on the training split."""
     configs = _read(config.train_file, config)
-    isolated = [c for c in configs if is_isolated_atom(c)]
-    train, valid = _split([c for c in configs if not is_isolated_atom(c)], config)
+    isolated = [c for c in configs if is_isolated_atom(c, config.r_max)]
+    train, valid = _split([c for c in configs if not is_isolated_atom(c, config.r_max)], config)
     _check_labels(train, config)
     numbers = sorted({int(z) for c in configs for z in c.atoms.numbers})
     if config.species:
@@ -86,13 +86,14 @@ def _reference_energies(train: List[Configuration], numbers: List[int], config: 
     if isinstance(config.E0s, dict):
         lookup = {atomic_number(k): float(v) for k, v in config.E0s.items()}
     elif config.E0s == "isolated":
-        lookup = isolated_atom_energies(train)
+        lookup = isolated_atom_energies(train, config.r_max)
     else:
         return fit_atomic_energies(train, numbers)
     missing = [chemical_symbols[z] for z in numbers if z not in lookup]
     if missing:
         raise ValueError(
-            f"no reference energy E0 for {missing}: add isolated-atom structures to the training file, "
+            f"no reference energy E0 for {missing}: add isolated-atom structures (one atom, no neighbour within "
+            f"r_max = {config.r_max} Å) to the training file, "
             "give E0s as {element: eV}, or set E0s: average"
         )
     return np.array([lookup[z] for z in numbers])
