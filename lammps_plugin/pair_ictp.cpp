@@ -49,7 +49,8 @@ static const double STANDARD_MASS[] = {
   210, 222, 223, 226, 227, 232, 231, 238, 237, 244.1,
 };
 
-/* atoms closer than this (Angstrom) are an error: overlapping atoms, never a result */
+/* atoms closer than this (Angstrom) are an error: overlapping atoms, never a result (the same value as
+   ictp.data.neighbors.MIN_DISTANCE, which training data and ASE use) */
 static constexpr double MIN_DISTANCE = 0.1;
 
 /* eV -> the energy unit of units metal (1) or real (LAMMPS's own factor); other units are refused */
