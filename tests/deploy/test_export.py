@@ -22,7 +22,7 @@ from ictp.model import save_model
 
 METADATA_KEYS = {
     "format_version", "format", "ictp_version", "torch_version", "species", "atomic_numbers", "r_max", "num_layers",
-    "dtype", "units", "atomic_energies", "hyperparameters", "reference",
+    "dtype", "units", "atomic_energies", "hyperparameters", "exchange", "feature_shapes", "reference",
 }  # fmt: skip
 
 # Runs in a fresh interpreter that imports torch only: a brute-force neighbour list over
