@@ -55,6 +55,21 @@ struct Sizes {
   int64_t E, C, Dh, Dy, Dm, P;
 };
 
+// tmp[u] = sum_a K[h0 + a, col] h_s[h0 + a, u]: column col of one edge's message on channels u0..u1,
+// before the radial weight
+template <typename T>
+inline void message_column(const Path &p, const T *__restrict__ K, const T *__restrict__ hs, int64_t col,
+                           const Sizes &n, int64_t u0, int64_t u1, T *__restrict__ tmp)
+{
+  for (int64_t u = u0; u < u1; u++) tmp[u] = 0;
+  for (int64_t a = 0; a < p.d1; a++) {
+    const T k = K[(p.h0 + a) * n.Dm + col];
+    const T *ha = hs + (p.h0 + a) * n.C;
+#pragma omp simd
+    for (int64_t u = u0; u < u1; u++) tmp[u] += k * ha[u];
+  }
+}
+
 template <typename T>
 void forward(const T *__restrict__ h, const T *__restrict__ y, const T *__restrict__ w, const int64_t *sender,
              const int64_t *receiver, const std::vector<Path> &paths, const T *v, Sizes n, T *__restrict__ out)
@@ -73,13 +88,7 @@ void forward(const T *__restrict__ h, const T *__restrict__ y, const T *__restri
         const T *wq = wt + q * n.C;
         for (int64_t c = 0; c < p.d3; c++) {
           const int64_t col = p.c0 + c;
-          for (int64_t u = u0; u < u1; u++) tmp[u] = 0;
-          for (int64_t a = 0; a < p.d1; a++) {
-            const T k = K[(p.h0 + a) * n.Dm + col];
-            const T *ha = hs + (p.h0 + a) * n.C;
-#pragma omp simd
-            for (int64_t u = u0; u < u1; u++) tmp[u] += k * ha[u];
-          }
+          message_column(p, K, hs, col, n, u0, u1, tmp);
           T *oc = orr + col * n.C;
 #pragma omp simd
           for (int64_t u = u0; u < u1; u++) oc[u] += wq[u] * tmp[u];
@@ -125,13 +134,7 @@ void backward(const T *__restrict__ g, const T *__restrict__ h, const T *__restr
         for (int64_t c = 0; c < p.d3; c++) {
           const int64_t col = p.c0 + c;
           const T *gc = gr + col * n.C;
-          for (int64_t u = u0; u < u1; u++) tmp[u] = 0;
-          for (int64_t a = 0; a < p.d1; a++) {
-            const T k = K[(p.h0 + a) * n.Dm + col];
-            const T *ha = hs + (p.h0 + a) * n.C;
-#pragma omp simd
-            for (int64_t u = u0; u < u1; u++) tmp[u] += k * ha[u];
-          }
+          message_column(p, K, hs, col, n, u0, u1, tmp);
 #pragma omp simd
           for (int64_t u = u0; u < u1; u++) {
             gwq[u] += gc[u] * tmp[u];

@@ -103,8 +103,9 @@ def test_atom_maps(model, model_file, tmp_path, atom_map):
     assert_agree(run_lammps(commands, tmp_path, 2), python_results(model, atoms))
 
 
-@pytest.mark.parametrize("comm", ["layer", "full"])
-def test_null_types_under_hybrid_on_several_ranks(model, model_file, tmp_path, comm):
+@pytest.mark.parametrize("nprocs, comm", [(0, "layer"), (4, "layer"), (4, "full")])
+def test_null_types_under_hybrid_overlay(model, model_file, tmp_path, nprocs, comm):
+    """Atoms of a type mapped to NULL are invisible to the model (here left to pair_style zero), on any ranks."""
     atoms = sic(2)
     others = np.arange(0, len(atoms), 7)
     symbols = atoms.get_chemical_symbols()
@@ -116,7 +117,7 @@ def test_null_types_under_hybrid_on_several_ranks(model, model_file, tmp_path, c
         "pair_style ictp\npair_coeff * * ",
         f"pair_style hybrid/overlay ictp comm {comm} zero 3.0\npair_coeff * * zero\npair_coeff * * ictp ",
     )
-    got = run_lammps(commands, tmp_path, 4)
+    got = run_lammps(commands, tmp_path, nprocs)
     keep = np.setdiff1d(np.arange(len(atoms)), others)
     ref = python_results(model, atoms[keep])
     for key in (keys.ENERGIES, keys.FORCES, keys.ATOM_VIRIAL, "stress_atom"):

@@ -49,15 +49,15 @@ def feature_shapes(model: ICTP) -> List[List[int]]:
 
 
 class LayerFunctions(nn.Module):
-    """Layer-by-layer functions of an :class:`ictp.ICTP`; scriptable (both are exported methods)."""
+    """Layer-by-layer functions of an :class:`ictp.ICTP`; scriptable (both are exported methods).
+
+    :class:`ictp.deploy.DeployedModel` derives from it and adds the whole-model contract.
+    """
 
     def __init__(self, model: ICTP):
         super().__init__()
         self.model = model
         self.num_layers = model.num_layers
-
-    def forward(self, t: int, h_local, h_ghost, species_local, species_ghost, edge_index, edge_vectors):
-        return self.forward_layer(t, h_local, h_ghost, species_local, species_ghost, edge_index, edge_vectors)
 
     def _layer(
         self, t: int, h_local, h_ghost, species_local, species_ghost, edge_index, vectors

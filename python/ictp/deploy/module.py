@@ -25,10 +25,9 @@ traces (all outputs, ``energies`` for every node, zero on ghosts).
 Run scripted copies with the graph executor's optimisation off (see docs/conventions.md).
 """
 
-from typing import Dict, Tuple
+from typing import Dict
 
 import torch
-from torch import nn
 
 from .. import keys
 from ..model import ICTP, energy_derivatives
@@ -37,13 +36,14 @@ from .layers import LayerFunctions
 __all__ = ["DeployedModel"]
 
 
-class DeployedModel(nn.Module):
-    """Wraps an :class:`ictp.ICTP` with the deployment contract; scriptable and traceable."""
+class DeployedModel(LayerFunctions):
+    """Wraps an :class:`ictp.ICTP` with the deployment contract; scriptable and traceable.
+
+    The layer functions (``forward_layer``, ``vjp_layer``) come from :class:`LayerFunctions`.
+    """
 
     def __init__(self, model: ICTP):
-        super().__init__()
-        self.model = model
-        self.layers = LayerFunctions(model)
+        super().__init__(model)
         self.num_species = int(model.atomic_numbers.numel())
 
     def forward(
@@ -90,32 +90,3 @@ class DeployedModel(nn.Module):
         if compute_virial:
             out[keys.VIRIAL] = out[keys.VIRIAL][0]
         return {k: v.detach().double() for k, v in out.items()}
-
-    @torch.jit.export
-    def forward_layer(
-        self,
-        t: int,
-        h_local: torch.Tensor,
-        h_ghost: torch.Tensor,
-        species_local: torch.Tensor,
-        species_ghost: torch.Tensor,
-        edge_index: torch.Tensor,
-        edge_vectors: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`ictp.deploy.layers.LayerFunctions.forward_layer`."""
-        return self.layers.forward_layer(t, h_local, h_ghost, species_local, species_ghost, edge_index, edge_vectors)
-
-    @torch.jit.export
-    def vjp_layer(
-        self,
-        t: int,
-        h_local: torch.Tensor,
-        h_ghost: torch.Tensor,
-        species_local: torch.Tensor,
-        species_ghost: torch.Tensor,
-        edge_index: torch.Tensor,
-        edge_vectors: torch.Tensor,
-        grad: torch.Tensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`ictp.deploy.layers.LayerFunctions.vjp_layer`."""
-        return self.layers.vjp_layer(t, h_local, h_ghost, species_local, species_ghost, edge_index, edge_vectors, grad)
