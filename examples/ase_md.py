@@ -1,6 +1,6 @@
 """ASE with a deployed ICTP model: relax a molecule, run a short Langevin MD, relax a periodic cell.
 
-    python examples/ase_md.py model.pth [--molecule FILE] [--cell FILE] [--steps N]
+    python examples/ase_md.py model.pt2 [--molecule FILE] [--cell FILE] [--steps N]
 
 The molecule defaults to the first 3BPA structure of ``examples/data/3bpa.xyz``; the
 periodic cell defaults to that molecule in a tight triclinic box (a molecular crystal with

@@ -1,13 +1,14 @@
 /* ictp::edge_convolution: the interaction's message passing in one pass over the edges.
 
    For every edge e (receiver r, sender s) and channel u:
-       out[r, col, u] += w[e, u, p] * sum_{a, b} h[s, a, u] * y[e, b] * V_p[a, b, c]
+       out[r, col, u] += w[e, p, u] * sum_{a, b} h[s, a, u] * y[e, b] * V_p[a, b, c]
    for each path p (a coupling l1 x l2 -> l3 of the node features with the edge harmonics), whose
    output columns col = out_off + c are contiguous. Nothing of size [edges, channels, components]
    is ever stored: the forward keeps a [components] x [channels] tile per edge in cache, the VJP
    recomputes it.
 
-   Layouts: channels last, h [N, Dh, C], w [E, P, C], out [N, Dm, C]. paths [P, 7] int64 rows
+   Layouts: channels last, h [N, Dh, C], w [E, P, C], out [R, Dm, C] for the first R nodes, which
+   hold every receiver (all N, or a LAMMPS rank's local atoms whose ghosts only send). paths [P, 7] int64 rows
    (h_off, d1, y_off, d2, out_off, d3, value_off); values hold each path's coupling block
    [d1, d2, d3] at value_off. */
 
@@ -54,6 +55,21 @@ struct Sizes {
   int64_t E, C, Dh, Dy, Dm, P;
 };
 
+// tmp[u] = sum_a K[h0 + a, col] h_s[h0 + a, u]: column col of one edge's message on channels u0..u1,
+// before the radial weight
+template <typename T>
+inline void message_column(const Path &p, const T *__restrict__ K, const T *__restrict__ hs, int64_t col,
+                           const Sizes &n, int64_t u0, int64_t u1, T *__restrict__ tmp)
+{
+  for (int64_t u = u0; u < u1; u++) tmp[u] = 0;
+  for (int64_t a = 0; a < p.d1; a++) {
+    const T k = K[(p.h0 + a) * n.Dm + col];
+    const T *ha = hs + (p.h0 + a) * n.C;
+#pragma omp simd
+    for (int64_t u = u0; u < u1; u++) tmp[u] += k * ha[u];
+  }
+}
+
 template <typename T>
 void forward(const T *__restrict__ h, const T *__restrict__ y, const T *__restrict__ w, const int64_t *sender,
              const int64_t *receiver, const std::vector<Path> &paths, const T *v, Sizes n, T *__restrict__ out)
@@ -72,13 +88,7 @@ void forward(const T *__restrict__ h, const T *__restrict__ y, const T *__restri
         const T *wq = wt + q * n.C;
         for (int64_t c = 0; c < p.d3; c++) {
           const int64_t col = p.c0 + c;
-          for (int64_t u = u0; u < u1; u++) tmp[u] = 0;
-          for (int64_t a = 0; a < p.d1; a++) {
-            const T k = K[(p.h0 + a) * n.Dm + col];
-            const T *ha = hs + (p.h0 + a) * n.C;
-#pragma omp simd
-            for (int64_t u = u0; u < u1; u++) tmp[u] += k * ha[u];
-          }
+          message_column(p, K, hs, col, n, u0, u1, tmp);
           T *oc = orr + col * n.C;
 #pragma omp simd
           for (int64_t u = u0; u < u1; u++) oc[u] += wq[u] * tmp[u];
@@ -124,13 +134,7 @@ void backward(const T *__restrict__ g, const T *__restrict__ h, const T *__restr
         for (int64_t c = 0; c < p.d3; c++) {
           const int64_t col = p.c0 + c;
           const T *gc = gr + col * n.C;
-          for (int64_t u = u0; u < u1; u++) tmp[u] = 0;
-          for (int64_t a = 0; a < p.d1; a++) {
-            const T k = K[(p.h0 + a) * n.Dm + col];
-            const T *ha = hs + (p.h0 + a) * n.C;
-#pragma omp simd
-            for (int64_t u = u0; u < u1; u++) tmp[u] += k * ha[u];
-          }
+          message_column(p, K, hs, col, n, u0, u1, tmp);
 #pragma omp simd
           for (int64_t u = u0; u < u1; u++) {
             gwq[u] += gc[u] * tmp[u];
@@ -166,7 +170,8 @@ void backward(const T *__restrict__ g, const T *__restrict__ h, const T *__restr
 }
 
 Sizes check(const at::Tensor &h, const at::Tensor &y, const at::Tensor &w, const at::Tensor &sender,
-            const at::Tensor &receiver, const at::Tensor &values, const std::vector<Path> &paths, int64_t dim_out)
+            const at::Tensor &receiver, const at::Tensor &values, const std::vector<Path> &paths, int64_t dim_out,
+            int64_t num_receivers)
 {
   TORCH_CHECK(h.dim() == 3 && y.dim() == 2 && w.dim() == 3, "edge_convolution: h [N, Dh, C], y [E, Dy], w [E, P, C]");
   const Sizes n{y.size(0), h.size(2), h.size(1), y.size(1), dim_out, w.size(1)};
@@ -178,6 +183,11 @@ Sizes check(const at::Tensor &h, const at::Tensor &y, const at::Tensor &w, const
   TORCH_CHECK(h.scalar_type() == y.scalar_type() && h.scalar_type() == w.scalar_type() &&
                   h.scalar_type() == values.scalar_type(),
               "edge_convolution: h, y, w and values must have one dtype");
+  const int64_t *s = sender.data_ptr<int64_t>(), *r = receiver.data_ptr<int64_t>();
+  for (int64_t e = 0; e < n.E; e++)
+    TORCH_CHECK(s[e] >= 0 && s[e] < h.size(0) && r[e] >= 0 && r[e] < num_receivers,
+                "edge_convolution: edge ", e, " (receiver ", r[e], ", sender ", s[e], ") lies outside the ",
+                num_receivers, " receivers and ", h.size(0), " nodes");
   for (const Path &p : paths)
     TORCH_CHECK(p.h0 >= 0 && p.h0 + p.d1 <= n.Dh && p.y0 >= 0 && p.y0 + p.d2 <= n.Dy && p.c0 >= 0 &&
                     p.c0 + p.d3 <= n.Dm && p.v0 >= 0 && p.v0 + p.d1 * p.d2 * p.d3 <= values.numel(),
@@ -189,13 +199,13 @@ Sizes check(const at::Tensor &h, const at::Tensor &y, const at::Tensor &w, const
 
 at::Tensor edge_convolution(const at::Tensor &h, const at::Tensor &y, const at::Tensor &w, const at::Tensor &sender,
                             const at::Tensor &receiver, const at::Tensor &paths, const at::Tensor &values,
-                            int64_t dim_out)
+                            int64_t dim_out, int64_t num_receivers)
 {
   const auto table = read_paths(paths);
-  const Sizes n = check(h, y, w, sender, receiver, values, table, dim_out);
-  auto hc = h.contiguous(), yc = y.contiguous(), wc = w.contiguous(), vc = values.contiguous();
   auto sc = sender.contiguous(), rc = receiver.contiguous();
-  auto out = at::zeros({h.size(0), dim_out, n.C}, h.options());
+  const Sizes n = check(h, y, w, sc, rc, values, table, dim_out, num_receivers);
+  auto hc = h.contiguous(), yc = y.contiguous(), wc = w.contiguous(), vc = values.contiguous();
+  auto out = at::zeros({num_receivers, dim_out, n.C}, h.options());
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "edge_convolution", [&] {
     forward<scalar_t>(hc.data_ptr<scalar_t>(), yc.data_ptr<scalar_t>(), wc.data_ptr<scalar_t>(),
                       sc.data_ptr<int64_t>(), rc.data_ptr<int64_t>(), table, vc.data_ptr<scalar_t>(), n,
@@ -209,11 +219,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> edge_convolution_backward(
     const at::Tensor &receiver, const at::Tensor &paths, const at::Tensor &values)
 {
   const auto table = read_paths(paths);
-  const Sizes n = check(h, y, w, sender, receiver, values, table, grad.size(1));
-  TORCH_CHECK(grad.dim() == 3 && grad.size(0) == h.size(0) && grad.size(2) == n.C,
-              "edge_convolution_backward: grad must be [N, Dm, C]");
+  TORCH_CHECK(grad.dim() == 3 && grad.size(2) == h.size(2), "edge_convolution_backward: grad must be [R, Dm, C]");
+  auto sc = sender.contiguous(), rc = receiver.contiguous();
+  const Sizes n = check(h, y, w, sc, rc, values, table, grad.size(1), grad.size(0));
   auto gc = grad.contiguous(), hc = h.contiguous(), yc = y.contiguous(), wc = w.contiguous();
-  auto vc = values.contiguous(), sc = sender.contiguous(), rc = receiver.contiguous();
+  auto vc = values.contiguous();
   auto gh = at::zeros_like(hc), gy = at::zeros_like(yc), gw = at::empty_like(wc);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "edge_convolution_backward", [&] {
     backward<scalar_t>(gc.data_ptr<scalar_t>(), hc.data_ptr<scalar_t>(), yc.data_ptr<scalar_t>(),

@@ -9,7 +9,7 @@
 TORCH_LIBRARY(ictp, m)
 {
   m.def("edge_convolution(Tensor h, Tensor y, Tensor w, Tensor sender, Tensor receiver, Tensor paths, "
-        "Tensor values, int dim_out) -> Tensor");
+        "Tensor values, int dim_out, SymInt num_receivers) -> Tensor");
   m.def("edge_convolution_backward(Tensor grad, Tensor h, Tensor y, Tensor w, Tensor sender, Tensor receiver, "
         "Tensor paths, Tensor values) -> (Tensor, Tensor, Tensor)");
   m.def("channelwise_product(Tensor x, Tensor y, Tensor couplings, Tensor values, int dim_out) -> Tensor");

@@ -12,7 +12,7 @@ namespace ictp {
 
 at::Tensor edge_convolution(const at::Tensor &h, const at::Tensor &y, const at::Tensor &w, const at::Tensor &sender,
                             const at::Tensor &receiver, const at::Tensor &paths, const at::Tensor &values,
-                            int64_t dim_out);
+                            int64_t dim_out, int64_t num_receivers);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> edge_convolution_backward(
     const at::Tensor &grad, const at::Tensor &h, const at::Tensor &y, const at::Tensor &w, const at::Tensor &sender,
     const at::Tensor &receiver, const at::Tensor &paths, const at::Tensor &values);

@@ -122,6 +122,9 @@ void DeployedModel::parse_metadata()
     metadata_.atomic_numbers = metadata.at("atomic_numbers").get<std::vector<int>>();
     metadata_.r_max = metadata.at("r_max").get<double>();
     metadata_.num_layers = metadata.at("num_layers").get<int>();
+    const auto exchange = metadata.value("exchange", std::vector<std::string>{"full"});
+    metadata_.layer_exchange = std::find(exchange.begin(), exchange.end(), "layer") != exchange.end();
+    metadata_.feature_shapes = metadata.value("feature_shapes", std::vector<std::vector<int64_t>>{});
     energy_unit = metadata.at("units").at("energy").get<std::string>();
     length_unit = metadata.at("units").at("length").get<std::string>();
   } catch (const std::exception &e) {
@@ -135,7 +138,8 @@ void DeployedModel::parse_metadata()
     throw failure(path_ + " uses units " + energy_unit + " and " + length_unit +
                   "; the plugin expects eV and Angstrom");
   if (metadata_.species.size() != metadata_.atomic_numbers.size() || metadata_.r_max <= 0 ||
-      metadata_.num_layers < 1)
+      metadata_.num_layers < 1 ||
+      (metadata_.layer_exchange && (int) metadata_.feature_shapes.size() != metadata_.num_layers))
     throw failure("inconsistent metadata.json in " + path_);
 }
 
@@ -245,6 +249,71 @@ void DeployedModel::self_test(int threads)
   if (!failures.empty())
     throw failure(path_ + " does not reproduce the results recorded at export:" + failures +
                   " re-run ictp-deploy with this installation");
+}
+
+/* ----------------------------------------------------------------------
+   the layer functions (deploy/layers.py): TorchScript methods, or a package's models
+   "layer{t}" and "layer{t}_vjp"
+------------------------------------------------------------------------- */
+
+torch::inductor::AOTIModelPackageLoader &DeployedModel::layer_model(const std::string &name)
+{
+  auto found = layer_models_.find(name);
+  if (found != layer_models_.end()) return *found->second;
+  const c10::DeviceIndex index = device_.is_cuda() ? device_.index() : -1;
+  try {
+    auto loaded = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path_, name, false, 1, index);
+    return *(layer_models_[name] = std::move(loaded));
+  } catch (const std::exception &e) {
+    throw failure("cannot load the layer function " + name + " of " + path_ + ": " + e.what() +
+                  "\nre-run ictp-deploy with this ictp, or use pair_style ictp comm full");
+  }
+}
+
+void DeployedModel::prepare_layers()
+{
+  if (!metadata_.layer_exchange)
+    throw failure(path_ + " has no layer functions (written by an older ictp-deploy); re-run ictp-deploy, or use "
+                  "pair_style ictp comm full");
+  if (!package_) return;
+  for (int t = 0; t < metadata_.num_layers; t++) {
+    if (t < metadata_.num_layers - 1) layer_model("layer" + std::to_string(t));
+    layer_model("layer" + std::to_string(t) + "_vjp");
+  }
+}
+
+std::vector<torch::Tensor> DeployedModel::run_layer(int t, const LayerInputs &in, const torch::Tensor *grad,
+                                                    int threads)
+{
+  TorchThreads thread_guard(threads);
+  std::vector<torch::Tensor> tensors{in.h_local.to(device_),       in.h_ghost.to(device_),
+                                     in.species_local.to(device_), in.species_ghost.to(device_),
+                                     in.edge_index.to(device_),    in.edge_vectors.to(device_)};
+  if (grad) tensors.push_back(grad->to(device_));
+  std::vector<torch::Tensor> out;
+  if (package_) {
+    out = layer_model("layer" + std::to_string(t) + (grad ? "_vjp" : "")).run(tensors);
+  } else {
+    torch::jit::GraphOptimizerEnabledGuard no_optimizer(false);
+    std::vector<torch::jit::IValue> inputs{(int64_t) t};
+    inputs.insert(inputs.end(), tensors.begin(), tensors.end());
+    auto result = script_.get_method(grad ? "vjp_layer" : "forward_layer")(inputs).toTuple();
+    for (const auto &value : result->elements()) out.push_back(value.toTensor());
+  }
+  for (auto &tensor : out) tensor = tensor.cpu().contiguous();
+  return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> DeployedModel::forward_layer(int t, const LayerInputs &inputs, int threads)
+{
+  auto out = run_layer(t, inputs, nullptr, threads);
+  return {out.at(0), out.at(1)};
+}
+
+LayerGradients DeployedModel::vjp_layer(int t, const LayerInputs &inputs, const torch::Tensor &grad, int threads)
+{
+  auto out = run_layer(t, inputs, &grad, threads);
+  return {out.at(0), out.at(1), out.at(2), out.at(3), out.at(4), out.at(5)};
 }
 
 }    // namespace ictp

@@ -1,14 +1,17 @@
 /* pair_style ictp: an ICTP model written by ictp-deploy (compiled .pt2 or TorchScript .pth), run
    through libtorch (deployed_model.cpp).
 
-   Each step the pair style builds the graph the model's forward expects
-   (docs/deployed_model.md): nodes are this rank's atoms, then ghost atoms,
-   edges every pair closer than r_max in both directions, with edge vectors
-   x_i - x_j taken from LAMMPS's (ghost) coordinates. On several ranks, ghosts
-   reach num_layers * r_max so that message passing is exact on local atoms,
-   and forces on ghosts go back to their owners through LAMMPS's reverse
-   communication (newton_pair on). On one rank, ghosts are folded onto the
-   atoms they image, so the model sees each atom once. */
+   Each step the pair style builds the graph the model expects (docs/deployed_model.md): nodes
+   are this rank's atoms, then ghost atoms, edges every pair closer than r_max, with edge vectors
+   x_i - x_j taken from LAMMPS's (ghost) coordinates. Forces on ghosts go back to their owners
+   through LAMMPS's reverse communication (newton_pair on). Message passing over num_layers
+   layers needs, for each local atom, every atom within num_layers x r_max:
+   - one rank: ghosts are folded onto the atoms they image, so the model sees each atom once;
+   - comm layer (several ranks, the default): ghosts within one cutoff, edges into local atoms
+     only; after each layer the ghosts' new features come from their owners (forward
+     communication), and in the backward pass the gradients of ghost features go back to their
+     owners (reverse communication) before the previous layer's vector-Jacobian product;
+   - comm full: ghosts out to num_layers x r_max, edges into them too, one call of the model. */
 
 #include "pair_ictp.h"
 
@@ -29,6 +32,8 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <sys/stat.h>
+#include <unordered_map>
 
 using namespace LAMMPS_NS;
 
@@ -43,6 +48,10 @@ static const double STANDARD_MASS[] = {
   180.9, 183.8, 186.2, 190.2, 192.2, 195.1, 197, 200.6, 204.4, 207.2, 209, 209,
   210, 222, 223, 226, 227, 232, 231, 238, 237, 244.1,
 };
+
+/* atoms closer than this (Angstrom) are an error: overlapping atoms, never a result (the same value as
+   ictp.data.neighbors.MIN_DISTANCE, which training data and ASE use) */
+static constexpr double MIN_DISTANCE = 0.1;
 
 /* eV -> the energy unit of units metal (1) or real (LAMMPS's own factor); other units are refused */
 
@@ -69,8 +78,11 @@ PairICTP::PairICTP(LAMMPS *lmp) : Pair(lmp), device(torch::kCPU)
   r_max = 0.0;
   num_layers = 0;
   energy_conversion = 1.0;
-  fold_ghosts = true;
+  comm_arg = "auto";
+  mode = Mode::FOLD;
   first_call = true;
+  exchange_words = 0;
+  exchanged_bytes = 0;
 }
 
 PairICTP::~PairICTP()
@@ -90,9 +102,38 @@ void PairICTP::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
   const int num_local = build_graph();
+  exchanged_bytes = 0;
+  if (mode == Mode::LAYER) {    // every rank takes part in the exchanges, also one without atoms
+    const ictp::Outputs results = run_layers(num_local);
+    if (first_call) log_node_counts(num_local);
+    if (num_local == 0) return;
+    check_outputs(results, num_local);
+    accumulate(results, num_local);
+    return;
+  }
   if (first_call) log_node_counts(num_local);
   if (num_local == 0) return;    // no energy on this rank, hence no forces either
-  accumulate(run_model(num_local, vflag_atom || cvflag_atom), num_local);
+  const ictp::Outputs results = run_model(num_local, vflag_atom || cvflag_atom);
+  check_outputs(results, num_local);
+  accumulate(results, num_local);
+}
+
+/* ----------------------------------------------------------------------
+   a NaN or an infinity in the model's results stops the run: never a result
+------------------------------------------------------------------------- */
+
+void PairICTP::check_outputs(const ictp::Outputs &results, int num_local)
+{
+  const int64_t bad_energies = (~torch::isfinite(results.energies)).sum().item<int64_t>();
+  const int64_t bad_forces = (~torch::isfinite(results.forces)).any(1).sum().item<int64_t>();
+  if (bad_energies == 0 && bad_forces == 0) return;
+  int first = -1;
+  for (int n = 0; n < num_local && first < 0; n++)
+    if (!std::isfinite(results.energies[n].item<double>())) first = n;
+  error->one(FLERR, "pair ictp: the model returned NaN or infinite values ({} of {} atom energies, forces on {} "
+             "atoms{}); check the structure for overlapping or lost atoms and the model file",
+             bad_energies, num_local, bad_forces,
+             first >= 0 ? fmt::format(", first at atom ID {}", atom->tag[atom_of[first]]) : std::string());
 }
 
 /* ----------------------------------------------------------------------
@@ -119,12 +160,10 @@ int PairICTP::build_graph()
   };
   for (int i = 0; i < nlocal; i++) add_node(i);
   const int num_local = atom_of.size();
-  if (fold_ghosts) {
-    tagint max_tag = 0;
-    for (int i = 0; i < nlocal; i++) max_tag = std::max(max_tag, tag[i]);
-    local_of_tag.assign(max_tag + 1, -1);
+  if (mode == Mode::FOLD) {
+    std::unordered_map<tagint, int> local_of_tag(2 * nlocal);    // memory follows the atoms, not their IDs
     for (int i = 0; i < nlocal; i++) local_of_tag[tag[i]] = i;
-    for (int j = nlocal; j < nall; j++) node_of[j] = node_of[local_of_tag[tag[j]]];
+    for (int j = nlocal; j < nall; j++) node_of[j] = node_of[local_of_tag.at(tag[j])];
   } else {
     for (int j = nlocal; j < nall; j++) add_node(j);
   }
@@ -132,8 +171,8 @@ int PairICTP::build_graph()
   receivers.clear();
   senders.clear();
   vectors.clear();
-  const double r_max_sq = r_max * r_max;
-  const int num_receivers = list->inum + (fold_ghosts ? 0 : list->gnum);
+  const double r_max_sq = r_max * r_max, min_sq = MIN_DISTANCE * MIN_DISTANCE;
+  const int num_receivers = list->inum + (mode == Mode::FULL ? list->gnum : 0);
   for (int ii = 0; ii < num_receivers; ii++) {
     const int i = list->ilist[ii];
     if (node_of[i] < 0) continue;
@@ -142,7 +181,12 @@ int PairICTP::build_graph()
       const int j = jlist[jj] & NEIGHMASK;
       if (node_of[j] < 0) continue;
       const double dx = x[i][0] - x[j][0], dy = x[i][1] - x[j][1], dz = x[i][2] - x[j][2];
-      if (dx * dx + dy * dy + dz * dz >= r_max_sq) continue;
+      const double rsq = dx * dx + dy * dy + dz * dz;
+      if (rsq >= r_max_sq) continue;
+      if (rsq < min_sq)
+        error->one(FLERR, "pair ictp: atoms {} and {} are {:.3g} Angstrom apart, closer than {} Angstrom: "
+                   "overlapping atoms (check the data file, or a too large time step)", tag[i], tag[j],
+                   std::sqrt(rsq), MIN_DISTANCE);
       receivers.push_back(node_of[i]);
       senders.push_back(node_of[j]);
       vectors.insert(vectors.end(), {dx, dy, dz});
@@ -152,26 +196,33 @@ int PairICTP::build_graph()
 }
 
 /* ----------------------------------------------------------------------
-   once per run: how many atoms, ghost nodes and edges the model sees, summed over ranks
+   once per run: the mode, and how many atoms, ghosts and edges each rank's model sees
+   (min and max over ranks), with the bytes the layer exchange sent in this step
 ------------------------------------------------------------------------- */
 
 void PairICTP::log_node_counts(int num_local)
 {
   first_call = false;
-  bigint counts[3] = {num_local, (bigint) atom_of.size() - num_local, (bigint) receivers.size()}, total[3];
-  MPI_Allreduce(counts, total, 3, MPI_LMP_BIGINT, MPI_SUM, world);
+  bigint counts[4] = {num_local, (bigint) atom_of.size() - num_local, (bigint) receivers.size(), exchanged_bytes};
+  bigint total[4], low[4], high[4];
+  MPI_Allreduce(counts, total, 4, MPI_LMP_BIGINT, MPI_SUM, world);
+  MPI_Allreduce(counts, low, 4, MPI_LMP_BIGINT, MPI_MIN, world);
+  MPI_Allreduce(counts, high, 4, MPI_LMP_BIGINT, MPI_MAX, world);
   if (comm->me != 0) return;
-  if (fold_ghosts) {
+  if (mode == Mode::FOLD) {
     utils::logmesg(lmp, "ICTP: {} atoms, {} edges; single rank: periodic images folded onto their atoms\n",
                    total[0], total[2]);
-  } else {
-    const double ratio = total[0] ? (double) total[1] / total[0] : 0.0;
-    utils::logmesg(lmp, "ICTP: {} local atoms, {} ghost nodes (ghost/local = {:.2f}), {} edges on {} ranks\n",
-                   total[0], total[1], ratio, total[2], comm->nprocs);
-    if (ratio > 20.0)
-      error->warning(FLERR, "pair ictp: {:.0f} ghost nodes per atom: the model mostly evaluates ghosts; use "
-                     "fewer MPI ranks for a system this small", ratio);
+    return;
   }
+  const double ratio = total[0] ? (double) total[1] / total[0] : 0.0;
+  utils::logmesg(lmp, "ICTP: comm {} on {} ranks; per rank {}-{} local atoms, {}-{} ghost nodes, {}-{} edges "
+                 "(total {} atoms, ghost/local = {:.2f})\n", mode == Mode::LAYER ? "layer" : "full", comm->nprocs,
+                 low[0], high[0], low[1], high[1], low[2], high[2], total[0], ratio);
+  if (mode == Mode::LAYER)
+    utils::logmesg(lmp, "ICTP: the layer exchange sent {} bytes in this step (all ranks)\n", total[3]);
+  if (mode == Mode::FULL && ratio > 20.0)
+    error->warning(FLERR, "pair ictp: {:.0f} ghost nodes per atom: the model mostly evaluates ghosts; use "
+                   "fewer MPI ranks for a system this small, or comm layer", ratio);
 }
 
 /* ----------------------------------------------------------------------
@@ -200,6 +251,151 @@ ictp::Outputs PairICTP::run_model(int num_local, bool atom_virial)
              "written by ictp-deploy and that this ictp plugin is as recent as the ictp that wrote it",
              num_nodes, num_edges, failure);
   return {};
+}
+
+/* ----------------------------------------------------------------------
+   comm layer: the model layer by layer on this rank's local atoms (deploy/layers.py), ghost
+   features from their owners after every layer, ghost gradients back to them before every VJP;
+   returns what the whole model would for the local atoms (forces on ghosts included)
+------------------------------------------------------------------------- */
+
+ictp::Outputs PairICTP::run_layers(int num_local)
+{
+  const int64_t num_nodes = atom_of.size(), num_ghosts = num_nodes - num_local, num_edges = receivers.size();
+  const int T = num_layers;
+  const auto &shapes = model->metadata().feature_shapes;
+  const auto int64 = torch::TensorOptions().dtype(torch::kInt64);
+  const auto float64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto features_dtype = torch::TensorOptions().dtype(model->dtype());
+  auto all_species = torch::from_blob(species.data(), {num_nodes}, int64);
+  ictp::LayerInputs inputs;
+  inputs.species_local = all_species.narrow(0, 0, num_local);
+  inputs.species_ghost = all_species.narrow(0, num_local, num_ghosts);
+  inputs.edge_index = torch::stack({torch::from_blob(receivers.data(), {num_edges}, int64),
+                                    torch::from_blob(senders.data(), {num_edges}, int64)});
+  inputs.edge_vectors = torch::from_blob(vectors.data(), {num_edges, 3}, float64);
+  auto use = [&](const torch::Tensor &h) {
+    inputs.h_local = h.narrow(0, 0, num_local);
+    inputs.h_ghost = h.narrow(0, num_local, num_ghosts);
+  };
+  auto rows = [&](int t) { return torch::zeros({num_nodes, shapes[t][0], shapes[t][1]}, features_dtype); };
+
+  ictp::Outputs out;
+  out.energies = torch::zeros({num_local}, float64);
+  out.forces = torch::zeros({num_nodes, 3}, float64);
+  out.virial = torch::zeros({3, 3}, float64);
+  out.atom_virial = torch::zeros({num_nodes, 3, 3}, float64);
+  std::string failure;
+  try {
+    std::vector<torch::Tensor> features{rows(0)};    // layer 0 starts from the species
+    for (int t = 0; t + 1 < T; t++) {
+      features.push_back(rows(t + 1));
+      if (num_local > 0) {
+        use(features[t]);
+        auto [next, energies] = model->forward_layer(t, inputs, nthreads);
+        out.energies += energies;
+        features[t + 1].narrow(0, 0, num_local).copy_(next);
+      }
+      exchange(features[t + 1], false);
+    }
+    auto grad = torch::zeros({num_local, shapes[0][0], 1}, features_dtype);    // the last layer has no successor
+    for (int t = T - 1; t >= 0; t--) {
+      auto gradients = rows(t);
+      if (num_local > 0) {
+        use(features[t]);
+        const ictp::LayerGradients g = model->vjp_layer(t, inputs, grad, nthreads);
+        if (t == T - 1) out.energies += g.energies;
+        out.forces += g.forces;
+        out.virial += g.virial;
+        out.atom_virial += g.atom_virial;
+        gradients.narrow(0, 0, num_local).copy_(g.grad_local);
+        gradients.narrow(0, num_local, num_ghosts).copy_(g.grad_ghost);
+      }
+      if (t == 0) break;    // the species embedding does not depend on positions
+      exchange(gradients, true);
+      grad = gradients.narrow(0, 0, num_local).contiguous();
+    }
+  } catch (const c10::Error &e) {
+    failure = e.what_without_backtrace();
+  } catch (const std::exception &e) {
+    failure = e.what();
+  }
+  if (!failure.empty())
+    error->one(FLERR, "pair ictp: the model's layer functions failed on {} local atoms, {} ghosts and {} edges: {}",
+               num_local, num_ghosts, num_edges, failure);
+  out.energy = out.energies.sum();
+  return out;
+}
+
+/* ----------------------------------------------------------------------
+   node rows [N, C, D] of every local (forward) or ghost (reverse) atom to the other ranks'
+   copies, through LAMMPS's communication; float32 rows travel as float32
+------------------------------------------------------------------------- */
+
+void PairICTP::exchange(const torch::Tensor &node_rows, bool reverse)
+{
+  exchanged = node_rows;
+  const int64_t bytes = node_rows.size(1) * node_rows.size(2) * node_rows.element_size();
+  exchange_words = (bytes + sizeof(double) - 1) / sizeof(double);
+  if (exchange_words > comm_forward) error->all(FLERR, "pair ictp: internal error: exchange larger than comm_forward");
+  if (reverse)
+    comm->reverse_comm(this, exchange_words);
+  else
+    comm->forward_comm(this, exchange_words);
+}
+
+namespace {
+/* the bytes of one node row into (or out of) exchange_words doubles of a LAMMPS buffer */
+void copy_row(const torch::Tensor &rows, int node, double *buf, int words, bool into_buffer)
+{
+  if (into_buffer) std::memset(buf, 0, words * sizeof(double));
+  if (node < 0) return;    // an atom of a NULL type: not a node
+  const int64_t bytes = rows.size(1) * rows.size(2) * rows.element_size();
+  char *row = static_cast<char *>(rows.data_ptr()) + node * bytes;
+  if (into_buffer)
+    std::memcpy(buf, row, bytes);
+  else
+    std::memcpy(row, buf, bytes);
+}
+
+template <typename T> void add_row(const torch::Tensor &rows, int node, const double *buf)
+{
+  const int64_t n = rows.size(1) * rows.size(2);
+  T *row = rows.data_ptr<T>() + node * n;
+  const T *values = reinterpret_cast<const T *>(buf);
+  for (int64_t k = 0; k < n; k++) row[k] += values[k];
+}
+}    // namespace
+
+int PairICTP::pack_forward_comm(int n, int *list, double *buf, int /*pbc_flag*/, int * /*pbc*/)
+{
+  for (int k = 0; k < n; k++) copy_row(exchanged, node_of[list[k]], buf + k * exchange_words, exchange_words, true);
+  exchanged_bytes += (bigint) n * exchange_words * sizeof(double);
+  return n * exchange_words;
+}
+
+void PairICTP::unpack_forward_comm(int n, int first, double *buf)
+{
+  for (int k = 0; k < n; k++) copy_row(exchanged, node_of[first + k], buf + k * exchange_words, exchange_words, false);
+}
+
+int PairICTP::pack_reverse_comm(int n, int first, double *buf)
+{
+  for (int k = 0; k < n; k++) copy_row(exchanged, node_of[first + k], buf + k * exchange_words, exchange_words, true);
+  exchanged_bytes += (bigint) n * exchange_words * sizeof(double);
+  return n * exchange_words;
+}
+
+void PairICTP::unpack_reverse_comm(int n, int *list, double *buf)
+{
+  for (int k = 0; k < n; k++) {
+    const int node = node_of[list[k]];
+    if (node < 0) continue;
+    if (exchanged.scalar_type() == torch::kFloat32)
+      add_row<float>(exchanged, node, buf + k * exchange_words);
+    else
+      add_row<double>(exchanged, node, buf + k * exchange_words);
+  }
 }
 
 /* ----------------------------------------------------------------------
@@ -240,7 +436,7 @@ void PairICTP::accumulate(const ictp::Outputs &results, int num_local)
 }
 
 /* ----------------------------------------------------------------------
-   pair_style ictp [device auto|cpu|cuda|cuda:N] [threads N]
+   pair_style ictp [device auto|cpu|cuda|cuda:N] [threads N] [comm layer|full]
 ------------------------------------------------------------------------- */
 
 void PairICTP::settings(int narg, char **arg)
@@ -255,9 +451,12 @@ void PairICTP::settings(int narg, char **arg)
     } else if (key == "threads") {
       nthreads = utils::inumeric(FLERR, value, false, lmp);
       if (nthreads < 1) error->all(FLERR, "pair ictp: threads must be at least 1");
+    } else if (key == "comm") {
+      if (value != "layer" && value != "full") error->all(FLERR, "pair ictp: comm must be layer or full, not {}", value);
+      comm_arg = value;
     } else {
-      error->all(FLERR, "pair ictp: unknown keyword {}; pair_style ictp [device auto|cpu|cuda|cuda:N] [threads N]",
-                 key);
+      error->all(FLERR, "pair ictp: unknown keyword {}; pair_style ictp [device auto|cpu|cuda|cuda:N] [threads N] "
+                 "[comm layer|full]", key);
     }
   }
 }
@@ -309,6 +508,13 @@ std::string PairICTP::read_model_file(const std::string &path)
 {
   std::string bytes;
   bigint size = -1;
+  struct stat status;
+  const bool directory = comm->me == 0 && stat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode);
+  int is_directory = directory;
+  MPI_Bcast(&is_directory, 1, MPI_INT, 0, world);
+  if (is_directory)
+    error->all(FLERR, "pair ictp: {} is a directory, not a model file; give the .pt2 or .pth file that "
+               "ictp-deploy wrote", path);
   if (comm->me == 0) {
     std::ifstream file(path, std::ios::binary);
     if (file) {
@@ -333,8 +539,14 @@ std::string PairICTP::read_model_file(const std::string &path)
 
 void PairICTP::pick_device()
 {
+  if (device_arg.rfind("cuda", 0) == 0 && !torch::cuda::is_available())
+    error->all(FLERR, "pair ictp: device {} asked for, but this torch sees no CUDA GPU (a CPU-only build, or no "
+               "GPU on this node); use device cpu, or install a CUDA build of torch", device_arg);
   if (device_arg != "auto") {
     device = torch::Device(device_arg);
+    if (device.is_cuda() && device.index() >= torch::cuda::device_count())
+      error->all(FLERR, "pair ictp: device {} asked for, but this node has {} GPU(s)", device_arg,
+                 torch::cuda::device_count());
     return;
   }
   device = torch::kCPU;
@@ -390,21 +602,49 @@ void PairICTP::init_style()
   if (atom->tag_enable == 0) error->all(FLERR, "pair ictp requires atom IDs");
   energy_conversion = energy_unit_conversion(lmp);
 
-  fold_ghosts = comm->nprocs == 1;
-  ghostneigh = fold_ghosts ? 0 : 1;
-  neighbor->add_request(this, fold_ghosts ? NeighConst::REQ_FULL : NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
   first_call = true;
-
   std::string comm_note = "single rank, periodic images folded";
-  if (!fold_ghosts) {
+  mode = Mode::FOLD;
+  if (comm->nprocs > 1) {
+    const bool layer_ok = model->metadata().layer_exchange;
+    if (comm_arg == "layer" && !layer_ok)
+      error->all(FLERR, "pair ictp: comm layer needs a file with layer functions; re-run ictp-deploy with this "
+                 "ictp, or use comm full");
+    mode = comm_arg == "full" || !layer_ok ? Mode::FULL : Mode::LAYER;
+    if (comm_arg == "auto" && !layer_ok && comm->me == 0)
+      error->warning(FLERR, "pair ictp: the model file has no layer functions (an older ictp-deploy): falling "
+                     "back to comm full, whose ghosts reach num_layers x r_max; re-run ictp-deploy");
+  }
+  if (mode == Mode::LAYER) {
+    try {
+      model->prepare_layers();
+    } catch (const std::exception &e) {
+      error->all(FLERR, "pair ictp: {}", e.what());
+    }
+    int words = 0;    // the largest node row exchanged: the features into layers 1..T-1 or their gradients
+    for (const auto &shape : model->metadata().feature_shapes)
+      words = std::max<int>(words, (shape[0] * shape[1] * torch::elementSize(model->dtype()) + 7) / 8);
+    comm_forward = comm_reverse = words;
+    comm_note = fmt::format("comm layer: ghosts within one cutoff ({} + skin {} Angstrom), node features "
+                            "exchanged after every layer ({} values per atom at most)",
+                            r_max, neighbor->skin, words);
+  } else if (mode == Mode::FULL) {
     const double needed = num_layers * r_max + neighbor->skin;
     comm->cutghostuser = std::max(comm->cutghostuser, needed);
-    comm_note = fmt::format("communication cutoff {} Angstrom >= {} layers x {} + skin {}", comm->cutghostuser,
-                            num_layers, r_max, neighbor->skin);
+    comm_note = fmt::format("comm full: communication cutoff {} Angstrom >= {} layers x {} + skin {}",
+                            comm->cutghostuser, num_layers, r_max, neighbor->skin);
   }
+  ghostneigh = mode == Mode::FULL ? 1 : 0;
+  if (force->pair != this) {
+    // under pair_style hybrid, LAMMPS sizes its buffers and ghost lists by the hybrid's flags, which it
+    // took from its sub-styles at pair_style time, before this model was read
+    force->pair->comm_forward = std::max(force->pair->comm_forward, comm_forward);
+    force->pair->comm_reverse = std::max(force->pair->comm_reverse, comm_reverse);
+    force->pair->ghostneigh = std::max(force->pair->ghostneigh, ghostneigh);
+  }
+  neighbor->add_request(this, mode == Mode::FULL ? NeighConst::REQ_FULL | NeighConst::REQ_GHOST : NeighConst::REQ_FULL);
   if (comm->me == 0)
-    utils::logmesg(lmp, "ICTP: device {}, {} torch thread(s) per rank, {}\n", device.str(), nthreads,
-                   comm_note);
+    utils::logmesg(lmp, "ICTP: device {}, {} torch thread(s) per rank, {}\n", device.str(), nthreads, comm_note);
 
   for (int t = 1; t <= atom->ntypes; t++) {
     const int s = species_of_type[t];

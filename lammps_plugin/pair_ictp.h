@@ -23,11 +23,16 @@ class PairICTP : public Pair {
   void coeff(int, char **) override;
   void init_style() override;
   double init_one(int, int) override;
+  int pack_forward_comm(int, int *, double *, int, int *) override;
+  void unpack_forward_comm(int, int, double *) override;
+  int pack_reverse_comm(int, int, double *) override;
+  void unpack_reverse_comm(int, int *, double *) override;
 
  protected:
   // pair_style keywords
   std::string device_arg;    // auto, cpu, cuda or cuda:N
   int nthreads;              // torch intra-op threads per rank
+  std::string comm_arg;      // auto, layer or full: how several ranks make message passing exact
 
   // the model file (pair_coeff), checked against its reference results when read
   std::unique_ptr<ictp::DeployedModel> model;
@@ -36,13 +41,22 @@ class PairICTP : public Pair {
   int num_layers;                        // message-passing layers, from the model's metadata
   std::vector<int> species_of_type;      // model species index of each LAMMPS type, -1 for NULL
 
-  // set by init_style
+  // set by init_style: how this run's ranks see the model's receptive field
+  //   FOLD  (one rank): ghosts folded onto the atoms they image, the whole model in one call
+  //   LAYER (several):  ghosts within one cutoff; node features exchanged after every layer
+  //   FULL  (several):  ghosts out to num_layers x r_max, the whole model in one call
+  enum class Mode { FOLD, LAYER, FULL };
+  Mode mode;
   double energy_conversion;    // eV -> LAMMPS energy unit
-  bool fold_ghosts;            // single rank: ghosts are folded onto the atoms they image
   bool first_call;             // log the node counts once per run
 
+  // comm layer: the node rows (features or their gradients) being communicated, and traffic
+  torch::Tensor exchanged;
+  int exchange_words;        // doubles per atom in LAMMPS's buffers
+  bigint exchanged_bytes;    // sent by this rank in this step
+
   // the graph of this step (buffers reused between steps)
-  std::vector<int> node_of, atom_of, local_of_tag;
+  std::vector<int> node_of, atom_of;
   std::vector<int64_t> species, receivers, senders;
   std::vector<double> vectors;
 
@@ -52,6 +66,9 @@ class PairICTP : public Pair {
   void load_model(const std::string &path);
   int build_graph();
   ictp::Outputs run_model(int num_local, bool atom_virial);
+  ictp::Outputs run_layers(int num_local);
+  void exchange(const torch::Tensor &rows, bool reverse);
+  void check_outputs(const ictp::Outputs &results, int num_local);
   void accumulate(const ictp::Outputs &results, int num_local);
   void log_node_counts(int num_local);
 };

@@ -1,10 +1,13 @@
 """ICTPCalculator: derivatives, per-atom parts, repeated calls, neighbour-list reuse, inputs and errors."""
 
+import copy
+
 import ase.build
 import numpy as np
 import pytest
+import torch
 from ase import Atoms
-from ase.calculators.calculator import PropertyNotImplementedError, all_changes
+from ase.calculators.calculator import CalculationFailed, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress as voigt
 from ase.stress import voigt_6_to_full_3x3_stress
 
@@ -137,3 +140,39 @@ def test_eager_model_and_training_file_give_the_same_results(calc, tiny_model, t
         out = results(ictp.ICTPCalculator(model), triclinic_cell, ["forces", "stress", "stresses"])
         for key in ref:
             np.testing.assert_allclose(out[key], ref[key], rtol=1e-12, atol=1e-12)
+
+
+def test_coincident_atoms_are_an_error_naming_them(calc, molecule):
+    atoms = molecule.copy()
+    atoms.positions[7] = atoms.positions[3]
+    with pytest.raises(ValueError, match=r"atoms 3 and 7 are 0 Å apart, closer than 0.1 Å"):
+        calc.get_potential_energy(atoms)
+    moving = molecule.copy()
+    calc.get_forces(moving)
+    builds = calc.neighbor_list_builds
+    moving.positions[12] = moving.positions[11] + [0.0, 0.0, 0.02]  # an MD step that lands on a neighbour
+    with pytest.raises(ValueError, match=r"atoms 11 and 12 are 0.02 Å apart"):
+        calc.get_forces(moving)
+    assert calc.neighbor_list_builds >= builds  # caught on the edges of the list, rebuilt or not
+
+
+def test_non_finite_positions_and_other_units_are_errors(calc, molecule):
+    atoms = molecule.copy()
+    calc.get_potential_energy(atoms)
+    atoms.positions[5, 0] = np.nan  # would not trigger a rebuild of the neighbour list
+    with pytest.raises(ValueError, match="atom 5 has a NaN or infinite position"):
+        calc.get_potential_energy(atoms)
+    silicon_in_nm = ase.build.bulk("Si", "diamond", a=0.543)
+    with pytest.raises(ValueError, match=r"atoms/Å³, more than any physical structure.*in Å \(not nm or Bohr\)"):
+        calc.get_potential_energy(silicon_in_nm)
+
+
+def test_nan_results_are_an_error_not_a_result(tiny_model, triclinic_cell):
+    broken = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        next(broken.parameters()).fill_(float("nan"))
+    calc = ictp.ICTPCalculator(broken)
+    with pytest.raises(CalculationFailed, match=r"the model returned NaN or infinite .*energy.*forces.* for these 8 atoms"):
+        calc.get_stress(triclinic_cell)
+    with pytest.raises(CalculationFailed):  # asked again, still no result
+        calc.get_potential_energy(triclinic_cell)

@@ -1,9 +1,12 @@
-"""The ASE example runs on a deployed file (few steps; the tiny model is untrained)."""
+"""The ASE example runs on a deployed file (few steps; the tiny model is untrained); the main job's script."""
 
 import importlib.util
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 
 
 def test_ase_md_example_runs(deployed_file, capsys):
@@ -13,3 +16,12 @@ def test_ase_md_example_runs(deployed_file, capsys):
     example.main([str(deployed_file), "--steps", "3"])
     out = capsys.readouterr().out
     assert "BFGS" in out and "MD step    3" in out and "stress after" in out
+
+
+def test_the_main_job_prints_the_test_errors_once():
+    """ictp-train's report evaluates the YAML's test files; the script must not evaluate them again with ictp-eval."""
+    script = (ROOT / "scripts" / "run_example.sh").read_text().splitlines()
+    config = yaml.safe_load((EXAMPLES / "quickstart" / "train.yaml").read_text())
+    assert "--config examples/quickstart/train.yaml" in " ".join(script) and config["test_file"]
+    evaluations = [line for line in script if "ictp-eval" in line and not line.lstrip().startswith("#")]
+    assert not [line for line in evaluations for name in config["test_file"] if name in line]

@@ -41,10 +41,11 @@ def both(module, *inputs, fused_inputs=None):
     results = []
     for fused in (False, True):
         module.fused = fused
-        leaves = [x.detach().requires_grad_(x.is_floating_point()) for x in (fused_inputs if fused and fused_inputs else inputs)]
+        given = fused_inputs if fused and fused_inputs else inputs
+        leaves = [x.detach().requires_grad_(x.is_floating_point()) if torch.is_tensor(x) else x for x in given]
         out = module(*leaves)
         upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(5), dtype=out.dtype)
-        grads = torch.autograd.grad(out, [x for x in leaves if x.requires_grad], upstream)
+        grads = torch.autograd.grad(out, [x for x in leaves if torch.is_tensor(x) and x.requires_grad], upstream)
         results.append((out.detach(), grads))
     module.fused = False
     return results
@@ -62,7 +63,9 @@ def test_edge_convolution_equals_the_reference(layout, dtype):
     w = torch.randn(num_edges, channels, tp.num_paths, generator=g, dtype=dtype)
     edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=g)
     w_channels_last = w.transpose(1, 2).contiguous()
-    (ref, ref_grads), (out, grads) = both(tp, h, y, w, edge_index, fused_inputs=(h, y, w_channels_last, edge_index))
+    (ref, ref_grads), (out, grads) = both(
+        tp, h, y, w, edge_index, num_nodes, fused_inputs=(h, y, w_channels_last, edge_index, num_nodes)
+    )
     grads = (grads[0], grads[1], grads[2].transpose(1, 2))
     tolerance = 1e-12 if dtype == torch.float64 else 1e-4
     torch.testing.assert_close(out, ref, atol=tolerance, rtol=tolerance)

@@ -8,11 +8,12 @@ from typing import Union
 
 import numpy as np
 import torch
-from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.calculators.calculator import CalculationFailed, Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from . import keys
 from .data.graph import atoms_to_graph, collate, edge_vectors
+from .data.neighbors import check_distances, check_positions
 from .devices import resolve_device
 from .deploy.export import load_deployed, run
 from .deploy.module import DeployedModel
@@ -60,6 +61,10 @@ class ICTPCalculator(Calculator):
     Results: ``energy``/``free_energy`` (eV), ``energies`` [N] (eV), ``forces`` [N, 3]
     (eV/Å), and for cells periodic in all three directions ``stress`` [6] and, on
     request, ``stresses`` [N, 6] (eV/Å³, Voigt xx yy zz yz xz xy, ASE sign ``-W / V``).
+
+    Every call checks the geometry (:mod:`ictp.data.neighbors`: ValueError for NaN positions
+    or two atoms closer than ``MIN_DISTANCE``, naming them) and the results: a NaN or
+    infinite result is a ``CalculationFailed``, never a result.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses"]
@@ -98,14 +103,28 @@ class ICTPCalculator(Calculator):
             self.results["stress"] = voigt(stress_from_virial(out[keys.VIRIAL], volume))
         if per_atom_stress:
             self.results["stresses"] = voigt(stress_from_virial(out[keys.ATOM_VIRIAL], volume))
+        bad = [key for key, value in self.results.items() if not np.isfinite(value).all()]
+        if bad:
+            self.results = {}
+            raise CalculationFailed(
+                f"the model returned NaN or infinite {', '.join(bad)} for these {len(atoms)} atoms; "
+                "the model file may be broken (NaN weights)"
+            )
 
     def _graph(self, atoms):
-        """Species [N], edge index [2, E] and float64 edge vectors [E, 3] (Å) of the edges shorter than r_max."""
+        """Species [N], edge index [2, E] and float64 edge vectors [E, 3] (Å) of the edges shorter than r_max.
+
+        The positions are checked at every call (NaN ones would never trigger a rebuild), the distances on
+        the edges the list already has.
+        """
+        check_positions(atoms.positions, atoms.cell.array, atoms.pbc)
         if self._must_rebuild(atoms):
             self._build(atoms)
         graph = {**self._neighbors, keys.POSITIONS: torch.as_tensor(atoms.positions, device=self.device)}
         vectors = edge_vectors(graph)
-        keep = torch.linalg.vector_norm(vectors, dim=1) < self.r_max
+        lengths = torch.linalg.vector_norm(vectors, dim=1)
+        check_distances(graph[keys.EDGE_INDEX], lengths)
+        keep = lengths < self.r_max
         return graph[keys.SPECIES], graph[keys.EDGE_INDEX][:, keep], vectors[keep]
 
     def _must_rebuild(self, atoms) -> bool:

@@ -52,8 +52,8 @@ def _register_python_parts():
     """Shape functions (for tracing with symbolic sizes) and autograd formulas of the four operators."""
 
     @torch.library.register_fake("ictp::edge_convolution")
-    def _(h, y, w, sender, receiver, paths, values, dim_out):
-        return h.new_empty(h.shape[0], dim_out, h.shape[2])
+    def _(h, y, w, sender, receiver, paths, values, dim_out, num_receivers):
+        return h.new_empty(num_receivers, dim_out, h.shape[2])
 
     @torch.library.register_fake("ictp::edge_convolution_backward")
     def _(grad, h, y, w, sender, receiver, paths, values):
@@ -74,7 +74,7 @@ def _register_python_parts():
         inputs = ctx.saved_tensors
         _refuse_double_backward(inputs)
         gh, gy, gw = torch.ops.ictp.edge_convolution_backward(grad, *inputs)
-        return gh, gy, gw, None, None, None, None, None
+        return gh, gy, gw, None, None, None, None, None, None
 
     def product_backward(ctx, grad):
         inputs = ctx.saved_tensors
@@ -94,13 +94,14 @@ def _refuse_double_backward(inputs):
         )
 
 
-def edge_convolution(h, y, w, sender, receiver, paths, values, dim_out: int) -> torch.Tensor:
-    """``h [N, Dh, C]``, ``y [E, Dy]``, ``w [E, P, C]``, ``sender``/``receiver [E]`` → ``[N, dim_out, C]``.
+def edge_convolution(h, y, w, sender, receiver, paths, values, dim_out: int, num_receivers: int) -> torch.Tensor:
+    """``h [N, Dh, C]``, ``y [E, Dy]``, ``w [E, P, C]``, ``sender``/``receiver [E]`` → ``[num_receivers, dim_out, C]``
+    (every receiver below ``num_receivers``).
 
     ``paths [P, 7]`` int64 rows ``(h_off, d1, y_off, d2, out_off, d3, value_off)`` and ``values``
     (coupling blocks ``[d1, d2, d3]``) describe the couplings (``kernels/edge_convolution.cpp``).
     """
-    return torch.ops.ictp.edge_convolution(h, y, w, sender, receiver, paths, values, dim_out)
+    return torch.ops.ictp.edge_convolution(h, y, w, sender, receiver, paths, values, dim_out, num_receivers)
 
 
 def channelwise_product(x, y, couplings, values, dim_out: int) -> torch.Tensor:

@@ -1,6 +1,9 @@
 """Labelled graphs and their batches."""
 
+import ase.build
+import ase.io
 import numpy as np
+import pytest
 
 from ictp import keys
 from ictp.data.dataset import GraphDataset
@@ -24,3 +27,11 @@ def test_labels_and_masks_follow_the_structures(shared_data):
     counts = dataset.edge_counts()
     assert [len(c) for c in counts] == sizes
     assert sum(int(c.sum()) for c in counts) == batch[keys.EDGE_INDEX].shape[1]
+
+
+def test_a_bad_structure_is_named_by_file_and_index(tmp_path):
+    frames = [ase.build.molecule("H2O"), ase.build.molecule("CH4")]
+    frames[1].positions[3] = frames[1].positions[0]
+    ase.io.write(tmp_path / "data.xyz", frames)
+    with pytest.raises(ValueError, match=r"data.xyz, structure 1: atoms 0 and 3 are 0 Å apart"):
+        GraphDataset(read_configurations(tmp_path / "data.xyz"), [1, 6, 8], 3.0)

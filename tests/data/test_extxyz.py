@@ -80,3 +80,6 @@ def test_unreadable_and_missing_files(tmp_path):
         read_configurations(garbage)
     with pytest.raises(FileNotFoundError, match="nothere.xyz"):
         read_configurations(tmp_path / "nothere.xyz")
+    (tmp_path / "empty.xyz").write_text("")
+    with pytest.raises(ValueError, match="empty.xyz' holds no structures"):
+        read_configurations(tmp_path / "empty.xyz")

@@ -1,4 +1,4 @@
-"""Neighbour lists and graphs against ASE's reference neighbour list."""
+"""Neighbour lists and graphs against ASE's reference neighbour list; the geometric checks on the way."""
 
 import ase
 import ase.build
@@ -8,7 +8,7 @@ import pytest
 
 from ictp import keys
 from ictp.data.graph import atoms_to_graph, collate, edge_vectors, species_indices
-from ictp.data.neighbors import neighbor_list
+from ictp.data.neighbors import MIN_DISTANCE, max_neighbors, neighbor_list
 
 
 def edges(receivers, senders, vectors):
@@ -69,3 +69,37 @@ def test_batches_offset_edges_and_keep_float64_geometry():
 def test_unknown_elements_are_named():
     with pytest.raises(ValueError, match=r"\['Fe', 'U'\] not in the model's species \['H', 'O'\]"):
         species_indices(np.array([1, 26, 92, 8]), [1, 8])
+
+
+def test_coincident_atoms_are_named():
+    atoms = ase.build.molecule("CH3CH2OH")
+    atoms.positions[5] = atoms.positions[2] + [0.0, 0.05, 0.0]
+    with pytest.raises(ValueError, match=r"atoms 2 and 5 are 0.05 Å apart, closer than 0.1 Å .*remove the duplicate"):
+        neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 5.0)
+    atoms.positions[5] = atoms.positions[2] + [0.0, MIN_DISTANCE * 1.01, 0.0]
+    neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, 5.0)  # just above the threshold: allowed
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_positions_are_named(bad):
+    atoms = ase.build.molecule("H2O")
+    atoms.positions[1, 2] = bad
+    with pytest.raises(ValueError, match="atom 1 has a NaN or infinite position"):
+        atoms_to_graph(atoms, [1, 8], 3.0)
+
+
+def test_structures_in_other_units_than_angstrom_are_errors():
+    mo_in_nm = ase.build.bulk("Mo", "bcc", a=0.316, cubic=True)  # bcc Mo with a in nm
+    with pytest.raises(ValueError, match=r"atoms/Å³, more than any physical structure .*in Å \(not nm or Bohr\)"):
+        neighbor_list(mo_in_nm.positions, mo_in_nm.cell.array, mo_in_nm.pbc, 5.0)
+    grid = 0.4 * np.stack(np.meshgrid(*[np.arange(9)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)  # 729 atoms
+    with pytest.raises(ValueError, match=f"has 728 neighbours within r_max = 5 Å.*{max_neighbors(5.0)} at"):
+        neighbor_list(grid, np.zeros((3, 3)), np.zeros(3, bool), 5.0)
+    diamond = ase.build.bulk("C", "diamond", a=3.57) * (3, 3, 3)  # the densest solid: fine at a long cutoff too
+    neighbor_list(diamond.positions, diamond.cell.array, diamond.pbc, 9.0)
+
+
+@pytest.mark.parametrize("r_max", [0.0, -1.0, np.nan])
+def test_cutoff_must_be_positive(r_max):
+    with pytest.raises(ValueError, match="r_max must be a positive number of Å"):
+        neighbor_list(np.zeros((1, 3)), np.zeros((3, 3)), np.zeros(3, bool), r_max)

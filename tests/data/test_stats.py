@@ -4,7 +4,9 @@ import ase
 import numpy as np
 
 from ictp.data.extxyz import Configuration, read_configurations
-from ictp.data.stats import average_num_neighbors, fit_atomic_energies, isolated_atom_energies, scale_and_shift
+from ictp.data.stats import (
+    average_num_neighbors, fit_atomic_energies, is_isolated_atom, isolated_atom_energies, scale_and_shift,
+)  # fmt: skip
 
 
 def synthetic(e0, counts_list, noise=0.0, seed=0):
@@ -26,8 +28,18 @@ def test_least_squares_recovers_reference_energies():
 
 def test_isolated_atoms_give_e0(shared_data):
     configs = read_configurations(shared_data / "3BPA" / "iso_atoms.xyz")
-    e0 = isolated_atom_energies(configs)
+    e0 = isolated_atom_energies(configs, r_max=5.0)
     assert e0[1] == -13.587222780835477 and e0[8] == -2041.9816003861047 and len(e0) == 4
+
+
+def test_an_atom_without_neighbours_is_isolated_whatever_its_box():
+    vasp = Configuration(ase.Atoms("O", positions=[[1.0, 2.0, 3.0]], cell=[20.0, 20.0, 20.0], pbc=True), -4.9)
+    crystal = Configuration(ase.Atoms("Cu", cell=[[0, 1.8, 1.8], [1.8, 0, 1.8], [1.8, 1.8, 0]], pbc=True), -3.7)
+    molecule = Configuration(ase.Atoms("O", positions=[[0.0, 0.0, 0.0]]), -2041.9)
+    assert is_isolated_atom(vasp, 5.0) and is_isolated_atom(molecule, 5.0)
+    assert not is_isolated_atom(crystal, 5.0)  # one atom, but its periodic images are neighbours
+    assert not is_isolated_atom(vasp, 25.0)  # the box is smaller than this cutoff: the images are neighbours
+    assert isolated_atom_energies([vasp, crystal], 5.0) == {8: -4.9}
 
 
 def test_scale_is_force_rms_and_shift_absorbs_the_mean_residual():

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from ictp.model import save_model
 
 METADATA_KEYS = {
     "format_version", "format", "ictp_version", "torch_version", "species", "atomic_numbers", "r_max", "num_layers",
-    "dtype", "units", "atomic_energies", "hyperparameters", "reference",
+    "dtype", "units", "atomic_energies", "hyperparameters", "exchange", "feature_shapes", "reference",
 }  # fmt: skip
 
 # Runs in a fresh interpreter that imports torch only: a brute-force neighbour list over
@@ -191,3 +192,21 @@ def test_cli_reports_bad_files_without_traceback(tiny_model, tmp_path, capsys, a
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.startswith("error: ") and "Traceback" not in err
     assert culprit in err
+
+
+def test_cli_never_writes_over_its_input_and_names_a_deployed_input(tiny_model, deployed_file, tmp_path):
+    """Through the real command: ``ictp-deploy model.pt model.pt --force`` and a deployed file given as the model."""
+    save_model(tiny_model, tmp_path / "model.pt")
+    before = (tmp_path / "model.pt").read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "python")}
+    cases = [
+        ([tmp_path / "model.pt", tmp_path / "model.pt", "--force", "--format", "torchscript"], "is also an input"),
+        ([tmp_path / "model.pt", f"{tmp_path}/./model.pt", "--force", "--format", "torchscript"], "is also an input"),
+        ([deployed_file, tmp_path / "out.pth"], "is a deployed model (written by ictp-deploy), not a training model"),
+    ]
+    for args, message in cases:
+        result = subprocess.run([sys.executable, "-m", "ictp.deploy.cli", *map(str, args)], env=env,
+                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert result.returncode == 2 and result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "model.pt").read_bytes() == before and not (tmp_path / "out.pth").exists()

@@ -127,22 +127,27 @@ def read_results(folder) -> dict:
 
 
 def run_lammps(commands: str, folder, nprocs: int = 0) -> dict:
+    """Run ``commands`` in ``folder`` (:func:`execute`) and return :func:`read_results`."""
+    execute(commands, folder, nprocs)
+    return read_results(folder)
+
+
+def execute(commands: str, folder, nprocs: int = 0):
     """Run ``commands`` in ``folder``: in this process through the lammps module (nprocs = 0), or as
-    ``mpiexec -np nprocs lmp`` (nprocs >= 1); returns :func:`read_results`."""
+    ``mpiexec -np nprocs lmp`` (nprocs >= 1); errors raise with the log's end."""
     folder = Path(folder)
     (folder / "in.lmp").write_text(commands)
     if nprocs == 0:
         run_in_process(commands, folder)
-    else:
-        command = [str(BIN / "lmp"), "-in", "in.lmp", "-log", "log.lammps", "-screen", "none"]
-        if nprocs > 1:
-            command = [str(BIN / "mpiexec"), "-np", str(nprocs)] + command
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            log = (folder / "log.lammps").read_text() if (folder / "log.lammps").exists() else ""
-            raise RuntimeError(f"lmp failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n{log[-3000:]}")
-    return read_results(folder)
+        return
+    command = [str(BIN / "lmp"), "-in", "in.lmp", "-log", "log.lammps", "-screen", "none"]
+    if nprocs > 1:
+        command = [str(BIN / "mpiexec"), "-np", str(nprocs)] + command
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        log = (folder / "log.lammps").read_text() if (folder / "log.lammps").exists() else ""
+        raise RuntimeError(f"lmp failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n{log[-3000:]}")
 
 
 def run_in_process(commands: str, folder):

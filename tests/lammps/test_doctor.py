@@ -1,9 +1,13 @@
-"""The entry point LAMMPS runs at start-up stays light, and ``ictp doctor`` finds the plugin."""
+"""The entry point LAMMPS runs at start-up stays light; ``ictp doctor`` finds, checks and compiles the plugin."""
 
+import os
 import subprocess
 import sys
 
 from lammps_helpers import BIN
+
+from ictp import native
+from ictp.lammps import doctor
 
 
 def test_entry_point_imports_no_torch():
@@ -11,12 +15,12 @@ def test_entry_point_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_doctor_reports_pair_style_known():
+def test_doctor_reports_pair_style_known_and_a_reference_model_matching_ase():
     done = subprocess.run([str(BIN / "ictp"), "doctor"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "[ok] pair_style ictp is known to LAMMPS" in done.stdout
-    assert "[ok] plugin built against torch" in done.stdout
-    assert "[ok] BLAS calls go to torch's optimised BLAS" in done.stdout
+    for line in ["[ok] pair_style ictp compiled for torch", "[ok] pair_style ictp is known to LAMMPS",
+                 "[ok] BLAS calls go to torch's optimised BLAS", "[ok] a reference model in LAMMPS matches ASE"]:  # fmt: skip
+        assert line in done.stdout, done.stdout
 
 
 def test_lmp_binary_gets_torch_preloaded():
@@ -26,10 +30,33 @@ def test_lmp_binary_gets_torch_preloaded():
     assert "torch/lib/libtorch_cpu.so" in done.stdout
 
 
-def test_doctor_flags_a_plugin_built_against_another_torch(tmp_path, monkeypatch):
-    from ictp.lammps import doctor
+def test_another_torch_means_another_build(monkeypatch):
+    """What an upgrade of torch does: the cache folder changes, the old plugin is never used, doctor says how to fix."""
+    before = native.built()
+    assert before is not None
+    real_version = native.metadata.version
+    monkeypatch.setattr(native.metadata, "version", lambda name: "9.9.9" if name == "torch" else real_version(name))
+    assert native.built() is None and native._folder(native.build_key()) != before
+    messages = [message for ok, message in doctor.diagnose() if not ok]
+    assert any("not compiled for torch 9.9.9" in m and "ictp doctor --fix" in m for m in messages), messages
 
-    (tmp_path / "build_info.json").write_text('{"torch": "1.0.0", "lammps": "2025.7.22.4.0"}')
-    monkeypatch.setattr(doctor, "plugin_dir", lambda: str(tmp_path))
-    checks = dict((message.split(",")[0], ok) for ok, message in doctor._build_matches("REBUILD"))
-    assert checks == {"plugin built against torch 1.0.0": False, "plugin built against lammps 2025.7.22.4.0": True}
+
+def test_no_compiler_is_a_clear_message_and_python_still_works(tmp_path):
+    """Without a compiler: LAMMPS start-up says what to install; the Python package (eager models) still works."""
+    env = dict(os.environ, CXX=str(tmp_path / "no-such-compiler"), ICTP_CACHE_DIR=str(tmp_path / "cache"))
+    code = (
+        "import ictp.lammps, ictp, ase.build\n"
+        "assert ictp.lammps.plugin_dir() == ''\n"
+        "atoms = ase.build.bulk('Si', 'diamond', a=5.43)\n"
+        "import warnings\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    atoms.calc = ictp.ICTPCalculator(ictp.ICTP(['Si'], num_channels=4, l_max_edge=1))\n"
+        "print(atoms.get_potential_energy(), [str(w.message) for w in caught])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "no C++ compiler" in done.stderr and "install one (e.g. apt install g++" in done.stderr
+    assert "running without the fused CPU kernels" in done.stdout
+    checks = subprocess.run([str(BIN / "ictp"), "doctor"], capture_output=True, text=True, env=env).stdout
+    assert "[FAIL] no C++ compiler" in checks

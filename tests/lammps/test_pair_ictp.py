@@ -130,28 +130,6 @@ def test_nve_conserves_energy(model_file, tmp_path):
     assert abs(drift) < 5e-3, drift
 
 
-def test_null_type_under_hybrid_overlay(model, model_file, tmp_path):
-    """Atoms of a type mapped to NULL are invisible to the model (here left to pair_style zero)."""
-    atoms = sic(2)
-    others = np.arange(0, len(atoms), 7)
-    symbols = atoms.get_chemical_symbols()
-    for i in others:
-        symbols[i] = "Ge"
-    atoms.set_chemical_symbols(symbols)
-    write_data(atoms, tmp_path / "data.lmp", species=("Si", "C", "Ge"))
-    commands = deck(model_file, elements="Si C NULL").replace(
-        "pair_style ictp\npair_coeff * * ",
-        "pair_style hybrid/overlay ictp zero 3.0\npair_coeff * * zero\npair_coeff * * ictp ",
-    )
-    got = run_lammps(commands, tmp_path)
-    keep = np.setdiff1d(np.arange(len(atoms)), others)
-    ref = python_results(model, atoms[keep])
-    for key in (keys.ENERGIES, keys.FORCES, keys.ATOM_VIRIAL, "stress_atom"):
-        assert np.abs(got[key][others]).max() == 0.0, key
-        got[key] = got[key][keep]
-    assert_agree(got, ref)
-
-
 def test_float32_model(tmp_path):
     """A float32 model gets float64 edge vectors and returns float64 results (to float32 rounding)."""
     model = ictp.ICTP(["Si", "C"], num_channels=4, r_max=3.0, l_max_node=1, l_max_edge=2, num_layers=2, seed=1,

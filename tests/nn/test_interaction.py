@@ -25,6 +25,6 @@ def test_interaction_block_is_equivariant(rep_name, odd, improper, dtype):
     radial = torch.randn(e, 8, generator=g, dtype=torch.float64).to(dtype)
     species = torch.tensor([0, 1, 0, 1, 1])
     avg = torch.tensor(3.0, dtype=dtype)
-    actions_in = [layout_action(lh, rep), None, layout_action(ly, rep), None, None, None]
+    actions_in = [layout_action(lh, rep), None, layout_action(ly, rep), None, None, None, None]
     actions_out = [layout_action(la, rep), layout_action(lh, rep)]
-    assert_equivariant(block, [h, species, y, radial, edge_index, avg], actions_in, actions_out, random_orthogonal(5, improper))
+    assert_equivariant(block, [h, species, y, radial, edge_index, avg, n], actions_in, actions_out, random_orthogonal(5, improper))

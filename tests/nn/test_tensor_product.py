@@ -39,8 +39,8 @@ def test_edge_tensor_product_is_equivariant(rep_name, odd, improper, dtype):
     hx, yx = random_features(h, rep, (5, 4), dtype=dtype), random_features(y, rep, (7,), seed=3, dtype=dtype)
     weights = torch.randn(7, 4, tp.num_paths, dtype=torch.float64).to(dtype)
     edge_index = torch.tensor([[0, 1, 1, 2, 3, 4, 4], [1, 0, 2, 1, 4, 3, 3]])
-    assert tp(hx, yx, weights, edge_index).shape == (5, 4, out_layout.dim)
+    assert tp(hx, yx, weights, edge_index, 5).shape == (5, 4, out_layout.dim)
     assert_equivariant(
-        tp, [hx, yx, weights, edge_index], [layout_action(h, rep), layout_action(y, rep), None, None],
+        tp, [hx, yx, weights, edge_index, 5], [layout_action(h, rep), layout_action(y, rep), None, None, None],
         [layout_action(out_layout, rep)], random_orthogonal(2, improper),
     )  # fmt: skip

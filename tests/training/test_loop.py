@@ -48,3 +48,25 @@ def test_existing_run_is_not_overwritten(tiny_run):
         train(config, log=lambda *_: None)
     with pytest.raises(FileNotFoundError, match="cannot resume"):
         train(tiny_run("never"), resume=True, log=lambda *_: None)
+
+
+def test_a_diverging_run_stops_with_the_batch_named_and_no_model_saved(tmp_path, tiny_run):
+    config = tiny_run("diverged", lr=1e30, batch_size=1, ema_decay=0.0, max_num_epochs=2)
+    with pytest.raises(ValueError, match=r"epoch 0: the training loss is (nan|inf) on the batch of acac.xyz "
+                                         r"structure \d+; nothing of epoch 0 was saved.*--resume .*diverged lr="):
+        train(config, log=lambda *_: None)
+    assert not (tmp_path / "diverged" / "model.pt").exists() and not (tmp_path / "diverged" / "checkpoint.pt").exists()
+    resumed = train(tiny_run("diverged", lr=0.01, batch_size=1, ema_decay=0.0, max_num_epochs=1),
+                    resume=True, log=lambda *_: None)  # the advice works: from epoch 0 with a lower lr
+    assert len(read_metrics(resumed)) == 1
+
+
+def test_a_validation_label_that_overflows_stops_the_run(tmp_path, tiny_run, small_data):
+    frames = ase.io.read(small_data, index=":")
+    frames[11].calc.results["forces"] = frames[11].calc.results["forces"] * 1e200  # finite, but squares overflow
+    ase.io.write(tmp_path / "bad.xyz", frames[11:])
+    ase.io.write(tmp_path / "good.xyz", frames[:11])
+    config = tiny_run("overflow", train_file=str(tmp_path / "good.xyz"), valid_file=str(tmp_path / "bad.xyz"))
+    with pytest.raises(ValueError, match=r"epoch 0: the validation loss is inf on the batch of bad.xyz structure 0"):
+        train(config, log=lambda *_: None)
+    assert not (tmp_path / "overflow" / "model.pt").exists()

@@ -6,14 +6,15 @@ import numpy as np
 import torch
 
 from .. import keys
-from .extxyz import Configuration
+from .extxyz import Configuration, located
 from .graph import atoms_to_graph, collate
 
 __all__ = ["GraphDataset"]
 
 
 def _labelled_graph(config: Configuration, atomic_numbers: Sequence[int], r_max: float) -> Dict[str, np.ndarray]:
-    graph = atoms_to_graph(config.atoms, atomic_numbers, r_max)
+    with located(config):  # the checks of ictp.data.neighbors and unknown elements say which structure
+        graph = atoms_to_graph(config.atoms, atomic_numbers, r_max)
     n = len(config.atoms)
     graph[keys.NUM_ATOMS] = np.array([n])
     graph[keys.REF_ENERGY] = np.array([config.energy if config.energy is not None else 0.0])
@@ -29,7 +30,9 @@ class GraphDataset:
     """Labelled graphs of a list of configurations (neighbour lists computed here, once).
 
     ``dataset.batch(indices)`` collates the chosen structures into one batch of
-    tensors (fields in :mod:`ictp.keys`), geometry and labels in float64.
+    tensors (fields in :mod:`ictp.keys`), geometry and labels in float64. A structure
+    that fails the checks of :mod:`ictp.data.neighbors` is a ValueError naming its file
+    and index.
     """
 
     def __init__(self, configurations: Sequence[Configuration], atomic_numbers: Sequence[int], r_max: float):

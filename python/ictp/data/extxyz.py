@@ -7,20 +7,24 @@ SinglePointCalculator that the reader attaches for the standard names
 for it (and later no loss term), never a zero.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import ase.io
 import numpy as np
 from ase import Atoms
 
-__all__ = ["Configuration", "read_configurations"]
+__all__ = ["Configuration", "describe", "located", "read_configurations"]
 
 
 @dataclass
 class Configuration:
-    """One structure with its reference labels (eV, eV/Å, eV/Å³; ASE stress sign)."""
+    """One structure with its reference labels (eV, eV/Å, eV/Å³; ASE stress sign).
+
+    ``file`` and ``index`` say where it was read (for error messages; empty and -1 otherwise).
+    """
 
     atoms: Atoms
     energy: Optional[float] = None
@@ -28,6 +32,33 @@ class Configuration:
     stress: Optional[np.ndarray] = None  # [3, 3]
     config_type: str = "Default"
     info: dict = field(default_factory=dict)
+    file: str = ""
+    index: int = -1
+
+    @property
+    def where(self) -> str:
+        """``"train.xyz, structure 3"``, or ``""`` for a structure that was not read from a file."""
+        return f"{self.file}, structure {self.index}" if self.file else ""
+
+
+@contextmanager
+def located(config: Configuration):
+    """A ValueError raised inside starts with where ``config`` was read (``"train.xyz, structure 3: ..."``)."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(f"{config.where}: {error}" if config.where else str(error)) from None
+
+
+def describe(configurations: Sequence[Configuration]) -> str:
+    """Where structures come from, file by file: ``"train.xyz structures 3, 7; valid.xyz structure 0"``."""
+    by_file: Dict[str, List[int]] = {}
+    for config in configurations:
+        by_file.setdefault(config.file or "(not from a file)", []).append(config.index)
+    return "; ".join(
+        f"{name} structure{'s' if len(indices) > 1 else ''} {', '.join(map(str, indices))}"
+        for name, indices in by_file.items()
+    )
 
 
 def _lookup(atoms: Atoms, key: Optional[str]):
@@ -71,8 +102,8 @@ def read_configurations(
     """Read every structure of an extended XYZ file with its labels.
 
     A virial ``W`` (eV) is converted to stress ``-W / V`` when no stress is given.
-    Errors name the file, the structure and the fix: a file that does not parse,
-    NaN labels, forces of the wrong shape, a virial of a non-periodic structure.
+    Errors name the file, the structure and the fix: a file that does not parse or holds
+    no structure, NaN labels, forces of the wrong shape, a virial of a non-periodic structure.
     """
     path = Path(path)
     if not path.is_file():
@@ -81,6 +112,8 @@ def read_configurations(
         frames = ase.io.read(path, index=index, format="extxyz")
     except Exception as error:  # ASE raises many types for malformed files
         raise ValueError(f"could not read {str(path)!r} as extended XYZ: {error}") from error
+    if not frames:
+        raise ValueError(f"{str(path)!r} holds no structures; give an extended XYZ file with at least one")
     configurations = []
     for k, atoms in enumerate(frames):
         where = f"{path.name}, structure {k}"
@@ -105,6 +138,8 @@ def read_configurations(
         clean = Atoms(atoms.numbers, atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
         info = {key: value for key, value in atoms.info.items() if key not in (energy_key, stress_key, virial_key)}
         configurations.append(
-            Configuration(clean, energy, forces, stress, str(atoms.info.get(config_type_key, "Default")), info)
+            Configuration(
+                clean, energy, forces, stress, str(atoms.info.get(config_type_key, "Default")), info, path.name, k
+            )
         )
     return configurations

@@ -29,7 +29,11 @@ def species_indices(numbers: np.ndarray, model_numbers: Sequence[int]) -> np.nda
 
 
 def atoms_to_graph(atoms: Atoms, model_numbers: Sequence[int], r_max: float) -> Dict[str, np.ndarray]:
-    """One structure as a graph of numpy arrays (float64 geometry, int64 indices)."""
+    """One structure as a graph of numpy arrays (float64 geometry, int64 indices).
+
+    The neighbour list checks the geometry (:mod:`ictp.data.neighbors`): ValueError for NaN positions,
+    coincident atoms or a density that means other units than Å.
+    """
     receivers, senders, shifts = neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, r_max)
     return {
         keys.SPECIES: species_indices(atoms.numbers, model_numbers),
@@ -60,8 +64,17 @@ def collate(graphs: List[Dict[str, np.ndarray]], device: torch.device = torch.de
 def structures_to_batch(
     structures: Sequence[Atoms], model_numbers: Sequence[int], r_max: float, device: torch.device = torch.device("cpu")
 ) -> Dict[str, torch.Tensor]:
-    """The graphs of ASE structures collated into one batch: :func:`atoms_to_graph`, then :func:`collate`."""
-    return collate([atoms_to_graph(atoms, model_numbers, r_max) for atoms in structures], device)
+    """The graphs of ASE structures collated into one batch: :func:`atoms_to_graph`, then :func:`collate`.
+
+    A structure that fails a check is a ValueError that starts with its index in ``structures``.
+    """
+    graphs = []
+    for k, atoms in enumerate(structures):
+        try:
+            graphs.append(atoms_to_graph(atoms, model_numbers, r_max))
+        except ValueError as error:
+            raise ValueError(f"structure {k}: {error}") from None
+    return collate(graphs, device)
 
 
 def edge_vectors(batch: Dict[str, torch.Tensor]) -> torch.Tensor:

@@ -9,8 +9,9 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from .extxyz import Configuration
+from .extxyz import Configuration, located
 from .graph import species_indices
+from .neighbors import neighbor_list
 
 __all__ = [
     "average_num_neighbors", "is_isolated_atom", "isolated_atom_energies", "fit_atomic_energies", "scale_and_shift",
@@ -36,16 +37,21 @@ def average_num_neighbors(edge_counts: Sequence[np.ndarray]) -> float:
     return float(counts.mean()) if counts.size else 1.0
 
 
-def is_isolated_atom(config: Configuration) -> bool:
-    """One atom in a non-periodic box: its energy is a reference energy E0, there is nothing to learn from it."""
-    return len(config.atoms) == 1 and not config.atoms.pbc.any()
+def is_isolated_atom(config: Configuration, r_max: float) -> bool:
+    """One atom without a neighbour within ``r_max`` (Å), whatever its box (a VASP atom in 20 Å of vacuum too):
+    its energy is a reference energy E0, there is nothing to learn from it."""
+    atoms = config.atoms
+    if len(atoms) != 1:
+        return False
+    with located(config):
+        return len(neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, r_max)[0]) == 0
 
 
-def isolated_atom_energies(configurations: Sequence[Configuration]) -> Dict[int, float]:
+def isolated_atom_energies(configurations: Sequence[Configuration], r_max: float) -> Dict[int, float]:
     """E0 from the isolated atoms (:func:`is_isolated_atom`) that have an energy: ``{atomic number: eV}``."""
     out = {}
     for config in configurations:
-        if is_isolated_atom(config) and config.energy is not None:
+        if is_isolated_atom(config, r_max) and config.energy is not None:
             out[int(config.atoms.numbers[0])] = config.energy
     return out
 

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ..files import check_output
 from ..model import load_model
 from .compiled import read_metadata
 from .export import FORMATS, DeployedFileError, export
@@ -75,6 +76,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 raise DeployedFileError(f"{args.info} is not a deployed ictp model (no metadata.json in it)")
             print(describe(args.info, metadata))
             return 0
+        check_output(args.output, [args.model], force=args.force)
         progress = lambda line: print(f"ictp-deploy: {line}", file=sys.stderr, flush=True)  # noqa: E731
         metadata = export(load_model(args.model), args.output, dtype=args.dtype, device=args.device, force=args.force,
                           file_format=args.format, log=progress)  # fmt: skip

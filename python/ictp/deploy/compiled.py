@@ -1,16 +1,17 @@
 """The compiled deployed format (``.pt2``): the deployment contract compiled ahead of time by AOTInductor.
 
 Forces are computed inside the compiled code: :func:`make_fx` with symbolic
-shapes unrolls the autograd graph of :meth:`DeployedModel.evaluate` into plain
-operations (the fused kernels' backward among them), :func:`torch.export.export`
-keeps the numbers of atoms and edges dynamic, and AOTInductor compiles the result
-into a shared library inside the package. The package holds one model,
-``"forces"``::
+shapes unrolls the autograd graph into plain operations (the fused kernels'
+backward among them), :func:`torch.export.export` keeps the numbers of atoms and
+edges dynamic, and AOTInductor compiles the result into a shared library inside
+the package. The package holds these models (``docs/deployed_model.md``)::
 
-    (species [N] int64, edge_index [2, E] int64, edge_vectors [E, 3] float64, num_local [] int64)
-        -> (energy [], energies [N], forces [N, 3], virial [3, 3], atom_virial [N, 3, 3])   all float64
+    "forces":        (species [N] int64, edge_index [2, E] int64, edge_vectors [E, 3] float64, num_local [] int64)
+                     -> (energy [], energies [N], forces [N, 3], virial [3, 3], atom_virial [N, 3, 3])   float64
+    "layer{t}":      LayerFunctions.forward_layer(t, ...) for t = 0 .. T-2   (ictp.deploy.layers)
+    "layer{t}_vjp":  LayerFunctions.vjp_layer(t, ...) for t = 0 .. T-1
 
-and the extra file ``metadata.json`` (the same as the TorchScript format's; ``docs/deployed_model.md``).
+and the extra file ``metadata.json`` (the same as the TorchScript format's).
 A package runs only with the torch version, device kind and CPU instruction set it
 was compiled for; :class:`CompiledModel` checks them before loading.
 """
@@ -26,6 +27,7 @@ import torch
 
 from .. import keys
 from ..model import ICTP
+from .layers import LayerFunctions, feature_shapes
 from .module import DeployedModel
 
 __all__ = ["MODEL_NAME", "CompiledModel", "compile_package", "read_metadata", "is_package"]
@@ -46,6 +48,25 @@ class _Traced(torch.nn.Module):
         return tuple(out[key] for key in OUTPUTS)
 
 
+class _Layer(torch.nn.Module):
+    """One layer's forward (``vjp=False``) or vector-Jacobian product, for a fixed layer ``t``."""
+
+    def __init__(self, model: ICTP, t: int, vjp: bool):
+        super().__init__()
+        self.functions, self.t, self.vjp = LayerFunctions(model), t, vjp
+
+    def forward(self, *inputs):
+        if self.vjp:
+            return self.functions.vjp_layer(self.t, *inputs)
+        return self.functions.forward_layer(self.t, *inputs)
+
+
+def layer_names(num_layers: int):
+    """``(name, t, vjp)`` of the layer models of a package."""
+    names = [(f"layer{t}", t, False) for t in range(num_layers - 1)]
+    return names + [(f"layer{t}_vjp", t, True) for t in range(num_layers)]
+
+
 @contextlib.contextmanager
 def _no_duck_shapes():
     """Symbolic sizes that happen to equal a weight's size must not be merged with it (and specialised)."""
@@ -61,34 +82,59 @@ def _no_duck_shapes():
 def compile_package(model: ICTP, path: Path, metadata: Dict[str, Any], example, log: Callable[[str], None]) -> None:
     """Compile ``model`` (on its device and in its dtype) into the package ``path`` with ``metadata``.
 
-    ``example`` = ``(species, edge_index, edge_vectors, num_local)`` of a graph to trace with; the
-    package works for any number of atoms and edges.
+    ``example`` = ``(species, edge_index, edge_vectors, num_local)`` of a graph to trace with, at
+    least 4 atoms; the package works for any number of atoms and edges.
     """
     from torch.export.pt2_archive._package import package_pt2  # torch's own packager (extra files included)
+
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    nodes, local, ghosts, edges = (torch.export.Dim(name, min=0) for name in ("nodes", "local", "ghosts", "edges"))
+    files = {MODEL_NAME: _compile(
+        _Traced(model), example, ({0: nodes}, {1: edges}, {0: edges}, None), "energy, forces and virials", log
+    )}  # fmt: skip
+    layer_dims = ({0: local}, {0: ghosts}, {0: local}, {0: ghosts}, {1: edges}, {0: edges})
+    for name, t, vjp in layer_names(model.num_layers):
+        inputs, dims = _layer_example(model, example, t, vjp), layer_dims + (({0: local},) if vjp else ())
+        files[name] = _compile(_Layer(model, t, vjp), inputs, dims, f"layer {t}{' VJP' if vjp else ''}", log)
+    package_pt2(str(path), aoti_files=files, extra_files={"metadata.json": json.dumps(metadata)})
+
+
+def _layer_example(model: ICTP, example, t: int, vjp: bool):
+    """The example graph as a rank sees it: its first half local atoms, the rest ghosts, edges into the locals;
+    layer t's input features (and, for a VJP, a gradient of its output features)."""
+    species, edge_index, edge_vectors, _ = example
+    num_local = (species.shape[0] + 1) // 2
+    into_local = edge_index[0] < num_local
+    shapes = feature_shapes(model) + [[model.config.num_channels, 1]]  # the last layer puts out scalars
+    h = torch.zeros(species.shape[0], *shapes[t], dtype=model.dtype, device=species.device)
+    inputs = (h[:num_local], h[num_local:], species[:num_local], species[num_local:], edge_index[:, into_local],
+              edge_vectors[into_local])  # fmt: skip
+    if vjp:
+        inputs += (torch.ones(num_local, *shapes[t + 1], dtype=model.dtype, device=species.device),)
+    return inputs
+
+
+def _compile(module: torch.nn.Module, example, dynamic_shapes, what: str, log: Callable[[str], None]):
+    """Trace (autograd unrolled), export (dynamic sizes) and AOT-compile one function; its package files."""
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    traced = _Traced(model).eval()
-    for parameter in traced.parameters():
-        parameter.requires_grad_(False)
-    log("tracing energy, forces and virials")
+    log(f"tracing {what}")
     with _no_duck_shapes():
-        graph = make_fx(traced, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*example)
-    log("exporting with dynamic numbers of atoms and edges")
-    nodes, edges = torch.export.Dim("num_nodes", min=0), torch.export.Dim("num_edges", min=0)
+        graph = make_fx(module.eval(), tracing_mode="symbolic", _allow_non_fake_inputs=True)(*example)
     try:
-        program = torch.export.export(graph, tuple(example), dynamic_shapes=({0: nodes}, {1: edges}, {0: edges}, None))
+        program = torch.export.export(graph, tuple(example), dynamic_shapes=dynamic_shapes)
     except Exception as error:  # torch raises several types for a specialised size
         raise RuntimeError(f"the model cannot be compiled for every number of atoms and edges: {error}") from error
-    log("compiling with AOTInductor (a minute or more)")
+    log(f"compiling {what} with AOTInductor (a minute or more)")
     try:
-        files = torch._inductor.aot_compile(program.module(), tuple(example), options={"aot_inductor.package": True})
+        return torch._inductor.aot_compile(program.module(), tuple(example), options={"aot_inductor.package": True})
     except Exception as error:  # Inductor's errors have many types
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         raise RuntimeError(
             f"AOTInductor could not compile this model ({type(error).__name__}: {reason}); write a TorchScript "
             "file instead (a .pth output), which needs no compiler"
         ) from error
-    package_pt2(str(path), aoti_files={MODEL_NAME: files}, extra_files={"metadata.json": json.dumps(metadata)})
 
 
 def is_package(path) -> bool:
@@ -125,15 +171,31 @@ class CompiledModel:
             from .. import kernels
 
             kernels.load()
+        self.path, self.device = str(path), device
+        self.runners = {MODEL_NAME: self._load(MODEL_NAME)}
+
+    def _load(self, name: str):
         from torch._inductor.package import load_package
 
-        self.device = device
-        index = device.index if device.index is not None else -1
-        self.runner = load_package(str(path), MODEL_NAME, device_index=index)
+        index = self.device.index if self.device.index is not None else -1
+        return load_package(self.path, name, device_index=index)
+
+    def _runner(self, name: str):
+        if name not in self.runners:
+            self.runners[name] = self._load(name)
+        return self.runners[name]
+
+    def forward_layer(self, t: int, *inputs):
+        """:meth:`ictp.deploy.layers.LayerFunctions.forward_layer` (``t`` below the last layer)."""
+        return tuple(self._runner(f"layer{t}")(*inputs))
+
+    def vjp_layer(self, t: int, *inputs):
+        """:meth:`ictp.deploy.layers.LayerFunctions.vjp_layer`."""
+        return tuple(self._runner(f"layer{t}_vjp")(*inputs))
 
     def __call__(self, species, edge_index, edge_vectors, num_local: int, compute_virial=False, compute_atom_virial=False):
         local = torch.tensor(num_local, dtype=torch.long, device=species.device)
-        outputs = dict(zip(OUTPUTS, self.runner(species, edge_index, edge_vectors, local)))
+        outputs = dict(zip(OUTPUTS, self.runners[MODEL_NAME](species, edge_index, edge_vectors, local)))
         out = {keys.ENERGY: outputs[keys.ENERGY], keys.ENERGIES: outputs[keys.ENERGIES][:num_local],
                keys.FORCES: outputs[keys.FORCES]}  # fmt: skip
         if compute_virial:

@@ -38,6 +38,7 @@ from ..files import atomic_write
 from ..model import ICTP, stress_from_virial
 from ..model.config import DTYPES, dtype_name
 from . import compiled
+from .layers import feature_shapes
 from .module import DeployedModel
 
 __all__ = [
@@ -152,6 +153,8 @@ def _metadata(model: ICTP, dtype: torch.dtype, file_format: str, device: torch.d
         "units": dict(UNITS),
         "atomic_energies": dict(zip(model.species, model64.atomic_energies.tolist())),
         "hyperparameters": {**model.hyperparameters, "dtype": name},
+        "exchange": ["full", "layer"],
+        "feature_shapes": feature_shapes(model),
         "reference": _reference(model64),
     }
     if file_format == "aotinductor":

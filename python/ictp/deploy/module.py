@@ -15,6 +15,9 @@ Contract (``docs/deployed_model.md`` states it for the C++ side)::
   and on request ``virial [3, 3]`` and ``atom_virial [N, 3, 3]`` (eV,
   ``W = -Σ_edges r ⊗ ∂E/∂r``; the stress is ``-W / V``).
 
+``forward_layer`` and ``vjp_layer`` are the same model layer by layer, for ranks
+that exchange node features between layers (:mod:`ictp.deploy.layers`).
+
 :meth:`DeployedModel.evaluate` is the same computation without input checks or
 host synchronisation, with ``num_local`` a 0-d tensor: what the compiled format
 traces (all outputs, ``energies`` for every node, zero on ghosts).
@@ -25,20 +28,22 @@ Run scripted copies with the graph executor's optimisation off (see docs/convent
 from typing import Dict
 
 import torch
-from torch import nn
 
 from .. import keys
 from ..model import ICTP, energy_derivatives
+from .layers import LayerFunctions
 
 __all__ = ["DeployedModel"]
 
 
-class DeployedModel(nn.Module):
-    """Wraps an :class:`ictp.ICTP` with the deployment contract; scriptable and traceable."""
+class DeployedModel(LayerFunctions):
+    """Wraps an :class:`ictp.ICTP` with the deployment contract; scriptable and traceable.
+
+    The layer functions (``forward_layer``, ``vjp_layer``) come from :class:`LayerFunctions`.
+    """
 
     def __init__(self, model: ICTP):
-        super().__init__()
-        self.model = model
+        super().__init__(model)
         self.num_species = int(model.atomic_numbers.numel())
 
     def forward(

@@ -16,8 +16,9 @@ from ase.units import GPa
 from .. import keys
 from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, read_configurations
+from ..files import atomic_write
 from ..model import cell_volume, evaluate_batch, stress_from_virial
-from .plots import parity_plot
+from .plots import parity_plot, parity_plot_path
 
 __all__ = ["COLUMNS", "error_metrics", "evaluate_files", "format_table", "grouped_metrics", "predict_configurations", "write_csv"]
 
@@ -35,7 +36,12 @@ COLUMNS = {
 def predict_configurations(
     model, configurations: Sequence[Configuration], batch_size: int = 10, device="cpu"
 ) -> List[Dict[str, np.ndarray]]:
-    """Energy (eV), forces (eV/Å) and, for periodic structures, stress (eV/Å³) of every structure (float64 numpy)."""
+    """Energy (eV), forces (eV/Å) and, for periodic structures, stress (eV/Å³) of every structure (float64 numpy).
+
+    A NaN or infinite prediction is a ValueError naming the structure, never a result.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     numbers = model.atomic_numbers.tolist()
     dataset = GraphDataset(configurations, numbers, model.r_max)
     periodic = [bool(c.atoms.pbc.all()) for c in configurations]
@@ -52,6 +58,13 @@ def predict_configurations(
             }
             if periodic[k]:
                 item[keys.STRESS] = stress_from_virial(result[keys.VIRIAL][b].detach().double(), volume[b]).cpu().numpy()
+            bad = [key for key, value in item.items() if not np.isfinite(value).all()]
+            if bad:
+                raise ValueError(
+                    f"{configurations[k].where or f'structure {k}'}: the model predicts NaN or infinite "
+                    f"{' and '.join(bad)}; the model file may be broken (NaN weights), or the structure far "
+                    "outside its training data"
+                )
             out.append(item)
     return out
 
@@ -116,13 +129,17 @@ def evaluate_files(model, paths, label_keys: dict, batch_size: int = 10, device:
         predictions = predict_configurations(model, configurations, batch_size, device)
         rows += grouped_metrics(configurations, predictions, path.name)
         if plots is not None:
-            parity_plot(configurations, predictions, plots / f"{path.name.split('.')[0]}_parity.png", title=path.name)
+            parity_plot(configurations, predictions, parity_plot_path(plots, path), title=path.name)
     return rows
 
 
 def write_csv(rows: List[Dict[str, object]], path: Path):
-    """Metric rows as CSV, one column per key (NaN where a label is missing)."""
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    """Metric rows as CSV, one column per key (NaN where a label is missing), written atomically."""
+
+    def write(tmp: str):
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)

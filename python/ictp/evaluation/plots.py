@@ -15,7 +15,12 @@ from matplotlib.figure import Figure
 from .. import keys
 from ..data.extxyz import Configuration
 
-__all__ = ["parity_plot", "loss_curves"]
+__all__ = ["parity_plot", "parity_plot_path", "loss_curves"]
+
+
+def parity_plot_path(folder: Path, data_file: Path) -> Path:
+    """Where the parity plot of a data file goes: ``folder/<name before the first dot>_parity.png``."""
+    return Path(folder) / f"{Path(data_file).name.split('.')[0]}_parity.png"
 
 
 def _save(figure: Figure, path: Path):

@@ -8,6 +8,7 @@ saved with its weights.
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -100,19 +101,17 @@ class ModelConfig:
         ModelConfig (also when called on a training config) with element
         symbols, ``num_product_channels`` filled in and ``dtype`` by name.
         """
+        self.check()
         values = {f.name: getattr(self, f.name) for f in fields(ModelConfig)}
         species = values["species"] if species is None else species
-        numbers = [atomic_number(s) for s in species or []]
+        if not isinstance(species, (list, tuple)):
+            raise ValueError(f"species must be a list of elements such as [H, C, O], got {species!r}")
+        try:
+            numbers = [atomic_number(s) for s in species]
+        except ValueError as error:
+            raise ValueError(f"species {list(species)}: {error}; use element symbols such as H, C, O") from None
         if len(set(numbers)) != len(numbers) or not numbers:
             raise ValueError(f"species must be a non-empty list of distinct elements, got {species}")
-        if self.product_basis not in PRODUCT_BASES:
-            raise ValueError(f"unknown product_basis {self.product_basis!r}; choose one of {sorted(PRODUCT_BASES)}")
-        if self.num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
-        if not self.r_max > 0:
-            raise ValueError(f"r_max must be positive (Å), got {self.r_max}")
-        if self.l_max_node > self.l_max_edge:
-            raise ValueError(f"l_max_node ({self.l_max_node}) cannot exceed l_max_edge ({self.l_max_edge})")
         values.update(
             species=[chemical_symbols[z] for z in numbers], r_max=float(self.r_max),
             num_product_channels=self.num_product_channels or self.num_channels,
@@ -120,5 +119,29 @@ class ModelConfig:
         )  # fmt: skip
         return ModelConfig(**values)
 
+    def check(self) -> None:
+        """ValueError naming the key for a value no model can have (the species are checked by :meth:`resolve`)."""
+        for name in ("radial_mlp", "readout_mlp"):
+            widths = getattr(self, name)
+            if not isinstance(widths, (list, tuple)) or not all(_is_int(w) and w > 0 for w in widths):
+                raise ValueError(f"{name} must be a list of positive layer widths such as [64, 64], got {widths!r}")
+        for name, low in (("num_channels", 1), ("correlation", 1), ("num_layers", 1), ("num_bessel", 1),
+                          ("polynomial_p", 1), ("l_max_node", 0), ("l_max_edge", 0)):  # fmt: skip
+            if not (_is_int(getattr(self, name)) and getattr(self, name) >= low):
+                raise ValueError(f"{name} must be an integer >= {low}, got {getattr(self, name)!r}")
+        product_channels = self.num_product_channels
+        if product_channels is not None and not (_is_int(product_channels) and product_channels > 0):
+            raise ValueError(f"num_product_channels must be a positive integer (or null), got {product_channels!r}")
+        if self.product_basis not in PRODUCT_BASES:
+            raise ValueError(f"unknown product_basis {self.product_basis!r}; choose one of {sorted(PRODUCT_BASES)}")
+        if not (isinstance(self.r_max, (int, float)) and math.isfinite(self.r_max) and self.r_max > 0):
+            raise ValueError(f"r_max must be a positive number of Å, got {self.r_max!r}")
+        if self.l_max_node > self.l_max_edge:
+            raise ValueError(f"l_max_node ({self.l_max_node}) cannot exceed l_max_edge ({self.l_max_edge})")
+
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

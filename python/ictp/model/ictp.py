@@ -9,7 +9,7 @@ derivatives of the energy with respect to the edge vectors
 (:mod:`ictp.model.outputs`).
 """
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from ase.data import chemical_symbols
@@ -112,6 +112,7 @@ class ICTP(nn.Module):
         irreps_hidden = irreps_up_to(c.l_max_node, both_parities=c.odd_products)
         scalar = irreps_up_to(0)
         self.l_max_edge = c.l_max_edge
+        self.num_layers = c.num_layers
         # Block-diagonal: row block l reads vec(n̂^{⊗l}), column block l gives the rank-l coordinates.
         self.register_buffer(
             "harmonic_matrix", torch.block_diag(*[rep.harmonic_matrix(l) for l in range(c.l_max_edge + 1)])
@@ -206,6 +207,40 @@ class ICTP(nn.Module):
             powers.append(power)
         return torch.cat(powers, dim=1) @ self.harmonic_matrix
 
+    def edge_features(self, edge_vectors: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Harmonics ``[E, dim_Y]`` and enveloped radial basis ``[E, num_bessel]`` of edge vectors ``[E, 3]`` (Å)."""
+        lengths = torch.linalg.vector_norm(edge_vectors, dim=1)
+        harmonics = self.edge_harmonics(edge_vectors / lengths.clamp_min(1e-12).unsqueeze(-1))
+        return harmonics, self.radial_embedding(lengths)
+
+    def reference_energies(self, species: torch.Tensor) -> torch.Tensor:
+        """Per-atom energy without any neighbour, shift + E0 (eV): ``species [N]`` → ``[N]``."""
+        return (self.shift + self.atomic_energies).index_select(0, species)
+
+    def layer(
+        self,
+        t: int,
+        h: torch.Tensor,
+        species: torch.Tensor,
+        harmonics: torch.Tensor,
+        radial: torch.Tensor,
+        edge_index: torch.Tensor,
+        num_receivers: int,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Message-passing layer ``t`` (interaction, product basis, readout) for the first ``num_receivers`` nodes.
+
+        ``h [N, C, dim_t]`` are the features of every node (``embedding(species)`` for t = 0);
+        every edge's receiver is one of the first ``num_receivers`` nodes (all N, or a LAMMPS
+        rank's local atoms, whose ghosts only send). Returns their new features
+        ``[num_receivers, C, dim_{t+1}]`` and energy contributions ``[num_receivers]`` (eV).
+        """
+        for k, (interaction, product, readout) in enumerate(zip(self.interactions, self.products, self.readouts)):
+            if k == t:
+                a, sc = interaction(h, species, harmonics, radial, edge_index, self.avg_num_neighbors, num_receivers)
+                h = product(a, species.narrow(0, 0, num_receivers), sc)
+                return h, self.scale * readout(h)
+        raise ValueError(f"layer {t} does not exist; the model has {self.num_layers} layers")
+
     def forward(
         self,
         species: torch.Tensor,
@@ -217,13 +252,10 @@ class ICTP(nn.Module):
         ``species [N]`` (model indices), ``edge_index [2, E]`` (receiver i, sender j),
         ``edge_vectors [E, 3]`` = ``r_i - r_j - shift`` (Å) → ``[N]``.
         """
-        lengths = torch.linalg.vector_norm(edge_vectors, dim=1)
-        harmonics = self.edge_harmonics(edge_vectors / lengths.clamp_min(1e-12).unsqueeze(-1))
-        radial = self.radial_embedding(lengths)
+        harmonics, radial = self.edge_features(edge_vectors)
         h = self.embedding(species)
-        energy = torch.zeros_like(h[:, 0, 0])
-        for interaction, product, readout in zip(self.interactions, self.products, self.readouts):
-            a, sc = interaction(h, species, harmonics, radial, edge_index, self.avg_num_neighbors)
-            h = product(a, species, sc)
-            energy = energy + readout(h)
-        return self.scale * energy + (self.shift + self.atomic_energies).index_select(0, species)
+        energy = self.reference_energies(species)
+        for t in range(self.num_layers):
+            h, contribution = self.layer(t, h, species, harmonics, radial, edge_index, species.shape[0])
+            energy = energy + contribution
+        return energy

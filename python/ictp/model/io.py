@@ -5,6 +5,7 @@ They load with ``torch.load(..., weights_only=True)``; :func:`load_model` rebuil
 """
 
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, Union
 
@@ -14,7 +15,7 @@ from ..files import atomic_save
 from .config import ModelConfig
 from .ictp import ICTP
 
-__all__ = ["save_model", "load_model", "model_to_dict"]
+__all__ = ["save_model", "load_model", "model_to_dict", "read_tensor_file"]
 
 FORMAT_VERSION = 1
 
@@ -33,15 +34,38 @@ def save_model(model: ICTP, path: Union[str, Path], **extra):
     atomic_save({**model_to_dict(model), **extra}, path)
 
 
+def _is_deployed(path: Union[str, Path]) -> bool:
+    """An ``ictp-deploy`` file, whatever its name: a zip with a TorchScript ``metadata.json`` or AOTInductor files."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.endswith("/extra/metadata.json") or "/data/aotinductor/" in n for n in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def read_tensor_file(path: Union[str, Path], what: str, device: Union[str, torch.device] = "cpu") -> Any:
+    """``torch.load`` with weights-only unpickling of a model file or checkpoint (``what`` names it in errors).
+
+    FileNotFoundError for a missing file, ValueError for a deployed file (``.pth``/``.pt2``) and for one
+    that is corrupt, truncated or another format.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such file" if not Path(path).exists() else f"{path} is not a file")
+    if _is_deployed(path):
+        raise ValueError(
+            f"{path} is a deployed model (written by ictp-deploy), not a training model: give the model.pt that "
+            "ictp-train wrote (ICTPCalculator and pair_style ictp run deployed files named .pth or .pt2)"
+        )
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as error:
+        reason = str(error).splitlines()[0].split(". ")[0] if str(error) else f"{type(error).__name__} (empty file?)"
+        raise ValueError(f"{path} is not a readable {what} (corrupt, truncated or another format): {reason}") from error
+
+
 def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> ICTP:
     """Rebuild a model from :func:`save_model`'s file, with weights-only unpickling."""
-    try:
-        data = torch.load(path, map_location=device, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError) as error:
-        reason = str(error).splitlines()[0].split(". ")[0]
-        raise ValueError(
-            f"{path} is not a readable ictp model file (corrupt, truncated or another format): {reason}"
-        ) from error
+    data = read_tensor_file(path, "ictp model file", device)
     if not isinstance(data, dict) or "hyperparameters" not in data:
         raise ValueError(f"{path} is not an ictp model file (no hyperparameters found)")
     if data.get("format_version", 0) > FORMAT_VERSION:

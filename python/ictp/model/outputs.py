@@ -20,7 +20,7 @@ import torch
 
 from .. import keys
 
-__all__ = ["cell_volume", "energy_derivatives", "stress_from_virial", "virial_from_stress"]
+__all__ = ["cell_volume", "edge_gradient_derivatives", "energy_derivatives", "stress_from_virial", "virial_from_stress"]
 
 
 def energy_derivatives(
@@ -61,12 +61,30 @@ def energy_derivatives(
         grad = grads[0]
     if grad is None:
         grad = torch.zeros_like(edge_vectors)
+    out.update(edge_gradient_derivatives(grad, edge_vectors, edge_index, batch, num_graphs, num_nodes,
+                                         compute_virial, compute_atom_virial))  # fmt: skip
+    return out
+
+
+def edge_gradient_derivatives(
+    grad: torch.Tensor,
+    edge_vectors: torch.Tensor,
+    edge_index: torch.Tensor,
+    batch: torch.Tensor,
+    num_graphs: int,
+    num_nodes: int,
+    compute_virial: bool,
+    compute_atom_virial: bool,
+) -> Dict[str, torch.Tensor]:
+    """Forces ``[N, 3]`` and, as asked, virials ``[B, 3, 3]`` and per-atom virials ``[N, 3, 3]`` from
+    ``grad [E, 3] = ∂E/∂r`` of every edge (the formulas of this module's docstring)."""
     receiver, sender = edge_index[0], edge_index[1]
     forces = torch.zeros(num_nodes, 3, dtype=grad.dtype, device=grad.device)
-    out[keys.FORCES] = forces.index_add(0, sender, grad).index_add(0, receiver, -grad)
+    out: Dict[str, torch.Tensor] = {keys.FORCES: forces.index_add(0, sender, grad).index_add(0, receiver, -grad)}
     if compute_virial or compute_atom_virial:
         per_edge = -edge_vectors.unsqueeze(2) * grad.unsqueeze(1)  # [E, 3, 3]
         if compute_virial:
+            # one structure: a plain sum (a scatter into one row trips Inductor's vectorised code generation)
             if num_graphs == 1:
                 out[keys.VIRIAL] = per_edge.sum(0).unsqueeze(0)
             else:

@@ -76,17 +76,20 @@ class InteractionBlock(nn.Module):
         edge_radial: torch.Tensor,
         edge_index: torch.Tensor,
         avg_num_neighbors: torch.Tensor,
+        num_receivers: int,
     ):
         """``h [N, C, dim_in]``, ``edge_harmonics [E, dim_Y]``, ``edge_radial [E, num_bessel]``,
-        ``edge_index [2, E]`` (receiver, sender) → ``A [N, C_p, dim_A]``, ``sc [N, C, dim_out]``."""
+        ``edge_index [2, E]`` (receiver, sender) → ``A [R, C_p, dim_A]``, ``sc [R, C, dim_out]`` for the
+        first ``R = num_receivers`` nodes, which hold every edge's receiver (R = N, or the local atoms of
+        a LAMMPS rank whose ghosts only send)."""
         if self.skip is not None:
-            sc = self.skip(h, species)
+            sc = self.skip(h.narrow(0, 0, num_receivers), species.narrow(0, 0, num_receivers))
         else:
-            sc = h.new_zeros(h.shape[0], self.num_channels, self.out_dim)
+            sc = h.new_zeros(num_receivers, self.num_channels, self.out_dim)
         h = self.linear_up(h)
         if self.conv.fused:  # the fused kernel reads the weights channels last
             weights = self.radial(edge_radial, self.num_channels).reshape(-1, self.conv.num_paths, self.num_channels)
         else:
             weights = self.radial(edge_radial).reshape(-1, self.num_channels, self.conv.num_paths)  # [E, C, P]
-        aggregated = self.conv(h, edge_harmonics, weights, edge_index)  # [N, C, dim_msg]
+        aggregated = self.conv(h, edge_harmonics, weights, edge_index, num_receivers)  # [R, C, dim_msg]
         return self.linear_down(aggregated) / avg_num_neighbors, sc

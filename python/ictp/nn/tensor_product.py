@@ -133,7 +133,7 @@ class EdgeTensorProduct(nn.Module):
 
     Shapes: ``h [N, C, layout_h.dim]`` (node features), ``y [E, layout_y.dim]``,
     ``weights [E, C, num_paths]`` (``[E, num_paths, C]`` when ``fused``), ``edge_index [2, E]``
-    (receiver, sender) → ``[N, C, layout_out.dim]``.
+    (receiver, sender; every receiver below ``num_receivers``) → ``[num_receivers, C, layout_out.dim]``.
     """
 
     def __init__(
@@ -173,9 +173,11 @@ class EdgeTensorProduct(nn.Module):
         self.register_buffer("paths", torch.tensor(paths, dtype=torch.long).reshape(-1, 7), persistent=False)
         self.register_buffer("values", torch.cat(values), persistent=False)
 
-    def forward(self, h: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, edge_index: torch.Tensor, num_receivers: int
+    ) -> torch.Tensor:
         if self.fused:
-            return self._fused(h, y, weights, edge_index)
+            return self._fused(h, y, weights, edge_index, num_receivers)
         receiver, sender = edge_index[0], edge_index[1]
         coupling = (y @ self.table).reshape(-1, self.h_dim, self.out_dim)  # [E, h_dim, out_dim]
         h_j = h.index_select(0, sender)  # [E, C, h_dim]
@@ -183,13 +185,14 @@ class EdgeTensorProduct(nn.Module):
             messages = ((h_j * weights) @ self.expand) * coupling
         else:
             messages = torch.bmm(h_j, coupling) * (weights @ self.expand)  # [E, C, out_dim]
-        out = torch.zeros(h.shape[0], h.shape[1], self.out_dim, dtype=messages.dtype, device=messages.device)
+        out = torch.zeros(num_receivers, h.shape[1], self.out_dim, dtype=messages.dtype, device=messages.device)
         return out.index_add(0, receiver, messages)
 
     @torch.jit.unused
-    def _fused(self, h: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+    def _fused(self, h: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, edge_index: torch.Tensor, num_receivers: int):
+        h_last = h.transpose(1, 2).contiguous()
         out = kernels.edge_convolution(
-            h.transpose(1, 2).contiguous(), y, weights, edge_index[1], edge_index[0], self.paths, self.values, self.out_dim
+            h_last, y, weights, edge_index[1], edge_index[0], self.paths, self.values, self.out_dim, num_receivers
         )  # fmt: skip
         return out.transpose(1, 2)
 

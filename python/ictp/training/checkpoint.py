@@ -13,7 +13,7 @@ import torch
 
 from ..files import atomic_save
 from ..model import ICTP
-from ..model.io import model_to_dict
+from ..model.io import model_to_dict, read_tensor_file
 from .ema import ExponentialMovingAverage
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
@@ -49,9 +49,19 @@ def load_checkpoint(
     ema: Optional[ExponentialMovingAverage],
     device: torch.device,
 ) -> Tuple[int, float, int]:
-    """Restore ``model``, ``optimizer``, ``scheduler`` and ``ema`` in place; returns ``(epoch, best, best_epoch)``."""
-    state = torch.load(path, map_location=device, weights_only=True)
-    model.load_state_dict(state["model"]["state_dict"])
+    """Restore ``model``, ``optimizer``, ``scheduler`` and ``ema`` in place; returns ``(epoch, best, best_epoch)``.
+
+    ValueError for a file that is not a readable checkpoint or does not fit ``model``.
+    """
+    state = read_tensor_file(path, "training checkpoint", device)
+    try:
+        model.load_state_dict(state["model"]["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[-1].strip()
+        raise ValueError(
+            f"{path} does not fit the model of the run's config.json ({reason}); was config.json edited? "
+            "Restore it, or start a new run"
+        ) from None
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     if ema is not None:

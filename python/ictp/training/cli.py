@@ -5,7 +5,6 @@
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -14,8 +13,9 @@ from typing import List, Optional
 
 from tqdm import tqdm
 
-from .config import LEGACY_DEFAULTS, TrainingConfig, load_config, parse_overrides
+from .config import TrainingConfig, load_config, parse_overrides
 from .loop import train
+from .rundir import read_run_config
 
 __all__ = ["main"]
 
@@ -23,18 +23,31 @@ __all__ = ["main"]
 class RunLog:
     """Log lines to the console (above the progress bar) and, time-stamped, to ``run_dir/train.log``.
 
-    Under torchrun only rank 0 logs.
+    The file is opened at the first line (after the run has claimed its directory); under torchrun
+    only rank 0 logs.
     """
 
     def __init__(self, path: Path):
+        self.path = path
         self.handle = None
-        if int(os.environ.get("RANK", "0")) == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(path, "a")
+        self.enabled = int(os.environ.get("RANK", "0")) == 0
 
     def __call__(self, line: str):
+        if not self.enabled:
+            return
+        if self.handle is None:
+            self.handle = open(self.path, "a")
+        tqdm.write(line)
+        self._write(line)
+
+    def error(self, line: str):
+        """A line for stderr, and for train.log if the run got as far as opening it."""
+        if self.enabled:
+            print(line, file=sys.stderr, flush=True)
+            self._write(line)
+
+    def _write(self, line: str):
         if self.handle is not None:
-            tqdm.write(line)
             self.handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
             self.handle.flush()
 
@@ -44,14 +57,20 @@ class RunLog:
 
 
 def resumed_config(run_dir: Path, overrides: List[str]) -> TrainingConfig:
-    """The config a run was started with (``run_dir/config.json``), with overrides such as more epochs."""
-    saved = run_dir / "config.json"
-    if not saved.exists():
-        raise FileNotFoundError(f"cannot resume: {saved} not found; is {run_dir} a run directory of ictp-train?")
-    values = {**LEGACY_DEFAULTS, **json.loads(saved.read_text())["config"]}
+    """The config a run was started with (``run_dir/config.json``), with the overrides (checked by the training)."""
+    values = read_run_config(run_dir)
     values.update(parse_overrides(overrides))
     values["run_dir"] = str(run_dir)
     return TrainingConfig.from_dict(values).validate()
+
+
+def interrupted(run_dir: Path) -> str:
+    """What a Ctrl-C leaves behind, and how to go on from there."""
+    if (run_dir / "checkpoint.pt").is_file():
+        return f"interrupted: the last finished epoch is saved; continue with  ictp-train --resume {run_dir}"
+    if (run_dir / "config.json").is_file():
+        return f"interrupted before the first epoch finished; ictp-train --resume {run_dir}  starts it from epoch 0"
+    return "interrupted before the run started: nothing was saved; start it again with the same command"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -84,13 +103,12 @@ def _main(argv: Optional[List[str]]) -> int:
         return 2
     log = RunLog(config.directory / "train.log")
     try:
-        log(f"ictp-train {'resuming' if args.resume else 'starting'} run in {config.directory}")
         train(config, resume=bool(args.resume), log=log, progress=not args.no_progress and sys.stderr.isatty())
     except KeyboardInterrupt:
-        log(f"interrupted: the last finished epoch is saved; continue with  ictp-train --resume {config.directory}")
+        log.error(interrupted(config.directory))
         return 130
     except (OSError, ValueError) as error:
-        log(f"ictp-train: error: {error}")
+        log.error(f"ictp-train: error: {error}")
         return 2
     finally:
         log.close()

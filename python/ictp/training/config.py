@@ -11,15 +11,17 @@ suggests the closest valid one.
 
 import dataclasses
 import difflib
+import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union, get_args, get_origin, get_type_hints
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 from ..model.config import ModelConfig
 
-__all__ = ["LEGACY_DEFAULTS", "TrainingConfig", "load_config", "parse_overrides"]
+__all__ = ["LEGACY_DEFAULTS", "RESUMABLE_KEYS", "TrainingConfig", "load_config", "parse_overrides", "resume_changes"]
 
 YAML_NAMES = {"dtype": "default_dtype"}
 """Fields whose YAML key is another word (MACE's); every other key is the field's name."""
@@ -69,8 +71,8 @@ class TrainingConfig(ModelConfig):
     forces_weight: float = 10.0
     virials_weight: float = 0.0
     # Accuracy recipe (docs/training.md): loss normalisation, EMA warm-up, Stage Two
-    loss_reduction: str = "sum"  # "mean" (MACE: per-atom energies, per-component forces) or "sum" (the paper)
-    ema_warmup: bool = False  # EMA decay min(ema_decay, (1+t)/(10+t)) at update t, as torch_ema
+    loss_reduction: str = "mean"  # "mean" (MACE: per-atom energies, per-component forces) or "sum" (the paper)
+    ema_warmup: bool = True  # EMA decay min(ema_decay, (1+t)/(10+t)) at update t, as torch_ema
     stage_two: bool = False  # last part of the run with other loss weights and lr (MACE's --stage_two)
     start_stage_two: Optional[int] = None  # first epoch of Stage Two; default 3/4 of max_num_epochs
     stage_two_energy_weight: float = 1000.0
@@ -94,14 +96,16 @@ class TrainingConfig(ModelConfig):
         for name in ("batch_size", "valid_batch_size", "max_num_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
+        if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        self._check_ranges()
+        self._check_model()
         self._check_device()
         self._check_recipe()
         return self
 
     def _check_recipe(self):
-        """The accuracy recipe's keys; fills in the default start of Stage Two (recorded in config.json)."""
+        """The loss reduction and Stage Two; fills in the default start of Stage Two (recorded in config.json)."""
         from .loss import REDUCTIONS
 
         if self.loss_reduction not in REDUCTIONS:
@@ -115,11 +119,35 @@ class TrainingConfig(ModelConfig):
                 f"start_stage_two must be an epoch in [0, max_num_epochs = {self.max_num_epochs}), got "
                 f"{self.start_stage_two}; lower it, raise max_num_epochs or set stage_two: false"
             )
-        for name in ("stage_two_energy_weight", "stage_two_forces_weight", "stage_two_virials_weight"):
-            if getattr(self, name) < 0:
+        _check_weights(self, ("stage_two_energy_weight", "stage_two_forces_weight", "stage_two_virials_weight"))
+        if not (math.isfinite(self.stage_two_lr) and self.stage_two_lr > 0):
+            raise ValueError(f"stage_two_lr must be a positive number, got {self.stage_two_lr}")
+
+    def _check_ranges(self):
+        """Loss weights, regularisation and schedule settings inside the range where they mean something."""
+        _check_weights(self, ("energy_weight", "forces_weight", "virials_weight"))
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if not math.isfinite(self.lr):
+            raise ValueError(f"lr must be a finite number, got {self.lr}")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1) (0 or null: no EMA), got {self.ema_decay}")
+        if not 0 < self.lr_factor < 1:
+            raise ValueError(f"lr_factor must be between 0 and 1 (the factor the lr is reduced by), got {self.lr_factor}")
+        if self.clip_grad is not None and not self.clip_grad > 0:
+            raise ValueError(f"clip_grad must be positive (or null: no clipping), got {self.clip_grad}")
+        for name in ("patience", "scheduler_patience"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.stage_two_lr <= 0:
-            raise ValueError(f"stage_two_lr must be positive, got {self.stage_two_lr}")
+
+    def _check_model(self):
+        """The model's hyperparameters (:meth:`ModelConfig.check`, and the species if given), the test files."""
+        if self.species is None:
+            self.check()
+        else:
+            self.resolve()  # checks the species, then the rest
+        if not all(isinstance(name, str) for name in self.test_file):
+            raise ValueError(f"test_file must be a file name or a list of them, got {self.test_file!r}")
 
     def _check_device(self):
         from ..devices import resolve_device
@@ -162,6 +190,15 @@ def _known_keys() -> List[str]:
     return [YAML_NAMES.get(f.name, f.name) for f in fields(TrainingConfig)]
 
 
+def _check_weights(config: TrainingConfig, names: Sequence[str]):
+    """Loss weights: finite, >= 0, and not all 0 (the loss would be 0)."""
+    for name in names:
+        if not (math.isfinite(getattr(config, name)) and getattr(config, name) >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {getattr(config, name)}")
+    if all(getattr(config, name) == 0 for name in names):
+        raise ValueError(f"{', '.join(names)} are all 0: the loss would be 0; give at least one a weight > 0")
+
+
 def _check_keys(keys: Sequence[str], source: str):
     known = _known_keys()
     for key in keys:
@@ -171,6 +208,26 @@ def _check_keys(keys: Sequence[str], source: str):
             raise ValueError(f"unknown key {key!r} in {source}{hint}")
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with numbers such as ``5e-3`` read as floats (YAML 1.1, PyYAML's dialect, wants ``5.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+0123456789.")
+)
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    """The YAML value of ``text``; a syntax error is a one-line ValueError naming ``source`` and the place."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"{source} is not valid YAML{where}: {problem}") from None
+
+
 def parse_overrides(overrides: Sequence[str]) -> Dict[str, Any]:
     """``["lr=0.005", "radial_mlp=[32,32]"]`` → ``{"lr": 0.005, "radial_mlp": [32, 32]}`` (values parsed as YAML)."""
     out = {}
@@ -178,7 +235,7 @@ def parse_overrides(overrides: Sequence[str]) -> Dict[str, Any]:
         if "=" not in item:
             raise ValueError(f"override {item!r} is not of the form key=value")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = _parse_yaml(value, f"the value of the override {item!r}")
     _check_keys(list(out), "the command-line overrides")
     return out
 
@@ -187,11 +244,36 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Sequence[str
     """Load a YAML config, apply ``key=value`` overrides, validate."""
     values: Dict[str, Any] = {}
     if path is not None:
-        with open(path) as handle:
-            loaded = yaml.safe_load(handle) or {}
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+        loaded = _parse_yaml(Path(path).read_text(), str(path)) or {}
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: expected a mapping of keys to values at the top level")
         _check_keys(list(loaded), str(path))
         values.update(loaded)
     values.update(parse_overrides(overrides))
     return TrainingConfig.from_dict(values).validate()
+
+
+RESUMABLE_KEYS = ("max_num_epochs", "patience", "lr", "device")
+"""What ``ictp-train --resume RUN key=value`` may change; every other key would change the model or the data
+that the checkpoint and ``model.pt`` were made with."""
+
+
+def resume_changes(saved: Dict[str, Any], config: TrainingConfig) -> Dict[str, Tuple[Any, Any]]:
+    """``{key: (saved value, new value)}`` of what ``config`` changes in a run's saved settings (its config.json).
+
+    ValueError naming the key for a change outside :data:`RESUMABLE_KEYS` (``run_dir`` is where the run is,
+    not what it is, and may differ).
+    """
+    before = TrainingConfig.from_dict(saved).to_dict()  # fills keys that older runs did not have with defaults
+    changes = {k: (before[k], v) for k, v in config.to_dict().items() if v != before[k] and k != "run_dir"}
+    refused = [k for k in changes if k not in RESUMABLE_KEYS]
+    if refused:
+        old, new = changes[refused[0]]
+        raise ValueError(
+            f"{refused[0]} cannot change when resuming (the run has {refused[0]}={old!r}, asked for {new!r}): it "
+            f"changes the model or the data of the run; start a new run (another run_dir) instead. "
+            f"On --resume only {', '.join(RESUMABLE_KEYS)} may change"
+        )
+    return changes

@@ -38,15 +38,32 @@ class RunData:
 
 
 def read_run_data(config: TrainingConfig) -> RunData:
-    """Read and split the data, check the labels, compute the statistics on the training split."""
+    """Read, check and split the data, compute the statistics on the training split.
+
+    Every input file is checked here, before the first epoch (the test files too, although they are
+    evaluated only at the end): it exists and parses, its elements are the model's, it has the labels
+    the loss needs, and its structures pass the geometric checks of :mod:`ictp.data.neighbors`.
+    """
     configs = _read(config.train_file, config)
-    isolated = [c for c in configs if is_isolated_atom(c)]
-    train, valid = _split([c for c in configs if not is_isolated_atom(c)], config)
-    _check_labels(train, config)
+    isolated = [is_isolated_atom(c, config.r_max) for c in configs]
+    train, valid = _split([c for c, i in zip(configs, isolated) if not i], config)
+    tests = {path: _read(path, config) for path in config.test_file}
     numbers = sorted({int(z) for c in configs for z in c.atoms.numbers})
     if config.species:
         numbers = [atomic_number(s) for s in config.species]
-    e0 = _reference_energies(train + isolated, numbers, config)
+    if len(train) < config.batch_size:
+        raise ValueError(
+            f"batch_size = {config.batch_size} is larger than the {len(train)} training structures: there would be "
+            f"no full batch and no optimiser step; set batch_size <= {len(train)}"
+        )
+    _check_labels(train, "training structure", config)
+    for path, structures in (({config.valid_file: valid} if config.valid_file else {}) | tests).items():
+        _check_labels(structures, f"structure in {path}", config)
+    for structures in (configs, valid, *tests.values()):
+        _check_elements(structures, numbers)
+    for structures in tests.values():
+        GraphDataset(structures, numbers, config.r_max)  # the geometric checks, now rather than after training
+    e0 = _reference_energies(train + [c for c, i in zip(configs, isolated) if i], numbers, config)
     train_set = GraphDataset(train, numbers, config.r_max)
     scale, shift = scale_and_shift(train, numbers, e0)
     statistics = dict(
@@ -59,6 +76,18 @@ def _read(path, config: TrainingConfig) -> List[Configuration]:
     return read_configurations(path, **config.label_keys)
 
 
+def _check_elements(structures: List[Configuration], numbers: List[int]):
+    """Every element of every structure is one of the model's (named with the structure, before any graph)."""
+    species = [chemical_symbols[z] for z in numbers]
+    for config in structures:
+        unknown = sorted({chemical_symbols[z] for z in config.atoms.numbers} - set(species))
+        if unknown:
+            raise ValueError(
+                f"{config.where}: element(s) {unknown} not in the model's species {species} (from species, or the "
+                "elements of train_file); add them to species and to the training data, or remove the structure"
+            )
+
+
 def _split(configs: List[Configuration], config: TrainingConfig):
     if config.valid_file:
         return configs, _read(config.valid_file, config)
@@ -69,14 +98,15 @@ def _split(configs: List[Configuration], config: TrainingConfig):
     return [configs[k] for k in order[count:]], [configs[k] for k in order[:count]]
 
 
-def _check_labels(train: List[Configuration], config: TrainingConfig):
-    """A loss term whose label no training structure has is a configuration error, not a silent zero."""
+def _check_labels(structures: List[Configuration], what: str, config: TrainingConfig):
+    """A loss term whose label no structure of a set has is a configuration error, not a silent zero;
+    ``what`` names one of them in the message (``"training structure"``)."""
     needs = [("energy_weight", "energy", config.energy_key), ("forces_weight", "forces", config.forces_key),
              ("virials_weight", "stress", f"{config.stress_key}/{config.virial_key}")]  # fmt: skip
     for weight, label, key in needs:
-        if getattr(config, weight) > 0 and all(getattr(c, label) is None for c in train):
+        if getattr(config, weight) > 0 and all(getattr(c, label) is None for c in structures):
             raise ValueError(
-                f"{weight} = {getattr(config, weight)} but no training structure has a {label} label "
+                f"{weight} = {getattr(config, weight)} but no {what} has a {label} label "
                 f"(looked for the key {key!r}); set the right key (e.g. {label}_key=...) or {weight}=0"
             )
 
@@ -86,13 +116,14 @@ def _reference_energies(train: List[Configuration], numbers: List[int], config: 
     if isinstance(config.E0s, dict):
         lookup = {atomic_number(k): float(v) for k, v in config.E0s.items()}
     elif config.E0s == "isolated":
-        lookup = isolated_atom_energies(train)
+        lookup = isolated_atom_energies(train, config.r_max)
     else:
         return fit_atomic_energies(train, numbers)
     missing = [chemical_symbols[z] for z in numbers if z not in lookup]
     if missing:
         raise ValueError(
-            f"no reference energy E0 for {missing}: add isolated-atom structures to the training file, "
+            f"no reference energy E0 for {missing}: add isolated-atom structures (one atom, no neighbour within "
+            f"r_max = {config.r_max} Å) to the training file, "
             "give E0s as {element: eV}, or set E0s: average"
         )
     return np.array([lookup[z] for z in numbers])

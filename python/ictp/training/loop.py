@@ -11,25 +11,27 @@ seed and the epoch, so a resumed run repeats an uninterrupted one.
 """
 
 import csv
-import json
 import math
+import os
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import torch
 from tqdm import tqdm
 
 from .. import __version__, keys
 from ..data.dataset import GraphDataset
-from ..data.extxyz import Configuration
+from ..data.extxyz import Configuration, describe
 from ..evaluation.report import write_run_report
 from ..model import ICTP, evaluate_batch, save_model
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainingConfig
+from .config import TrainingConfig, resume_changes
 from .data import read_run_data
 from .distributed import Distributed
 from .ema import ExponentialMovingAverage
 from .loss import TERMS, label_counts, reduce_terms, squared_errors, weighted_loss
+from .rundir import claim_run_directory, read_run_config, write_run_config
 from .stages import in_stage_two, loss_weights, start_stage_two
 
 __all__ = ["train"]
@@ -43,16 +45,30 @@ def _decay_groups(model: ICTP, weight_decay: float):
     return [{"params": decayed, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
 
 
-def _validate(model, dataset: GraphDataset, config: TrainingConfig, weights, group: Distributed) -> Dict[str, float]:
+def _not_finite(what: str, loss: float, epoch: int, structures: Sequence[Configuration], config: TrainingConfig):
+    """The error that stops a run whose loss became NaN or infinite (nothing of that epoch is saved)."""
+    return ValueError(
+        f"epoch {epoch}: the {what} loss is {loss} on the batch of {describe(structures)}; nothing of epoch "
+        f"{epoch} was saved. Check these structures' labels (units, huge values), or, if training diverged, "
+        f"continue with a lower lr:  ictp-train --resume {config.directory} lr=..."
+    )
+
+
+def _validate(model, dataset: GraphDataset, config: TrainingConfig, weights, group: Distributed, epoch: int) -> Dict[str, float]:
     """Validation loss (with the epoch's loss ``weights``) and RMSEs; batches are dealt out over processes."""
     sums, counts = dict.fromkeys(TERMS, 0.0), dict.fromkeys(TERMS, 0.0)
     count_e, count_f, sse_e, sse_f = 0, 0, 0.0, 0.0
     starts = range(0, len(dataset), config.valid_batch_size)
     for start in group.share(list(starts)):
-        batch = dataset.batch(range(start, min(start + config.valid_batch_size, len(dataset))), group.device)
+        indices = range(start, min(start + config.valid_batch_size, len(dataset)))
+        batch = dataset.batch(indices, group.device)
         out = evaluate_batch(model, batch, virial=weights[2] > 0)
-        for name, value in squared_errors(out, batch, config.loss_reduction).items():
-            sums[name] += value.item()
+        errors = {name: value.item() for name, value in squared_errors(out, batch, config.loss_reduction).items()}
+        batch_loss = sum(w * errors[name] for w, name in zip(weights, TERMS))
+        if not math.isfinite(batch_loss):
+            raise _not_finite("validation", batch_loss, epoch, [dataset.configurations[k] for k in indices], config)
+        for name in TERMS:
+            sums[name] += errors[name]
         for name, value in label_counts(batch).items():
             counts[name] += value
         has_e = batch[keys.HAS_ENERGY]
@@ -87,29 +103,41 @@ def train(config: TrainingConfig, resume: bool = False, log: Callable[[str], Non
     ``log`` receives one line per event; ``progress`` shows a progress bar over
     epochs. Under ``torchrun`` the processes share each global batch
     (:mod:`ictp.training.distributed`) and only rank 0 logs and writes.
+
+    The run directory is claimed first (:mod:`ictp.training.rundir`): a new run refuses a folder with
+    another run's output, and a second process is kept out. On ``resume``, ``config`` may differ from the
+    run's ``config.json`` only in :data:`ictp.training.config.RESUMABLE_KEYS`; those changes are applied
+    and logged. A run interrupted before its first epoch finished resumes from epoch 0.
     """
     config.validate()
     run_dir = config.directory
-    checkpoint_path = run_dir / "checkpoint.pt"
-    if resume and not checkpoint_path.exists():
-        raise FileNotFoundError(f"cannot resume: {checkpoint_path} does not exist")
-    if not resume and checkpoint_path.exists():
-        raise FileExistsError(f"{run_dir} already holds a run; resume it or choose another name/run_dir")
-    group = Distributed(config.device)
-    try:
-        if group.world_size > config.batch_size:
-            raise ValueError(f"batch_size ({config.batch_size}) must be at least the number of processes ({group.world_size})")
-        if not group.is_main:
-            log, progress = (lambda *_: None), False
-        valid = _run(config, resume, log, progress, group)
-    finally:
-        group.close()
-    if group.is_main:
-        write_run_report(run_dir, valid, config.test_file, config.label_keys, config.valid_batch_size, group.device, log)
+    main = int(os.environ.get("RANK", "0")) == 0  # only rank 0 of torchrun writes, so only it claims the folder
+    if not main:
+        log, progress = (lambda *_: None), False
+    with claim_run_directory(run_dir, resume) if main else nullcontext():
+        log(f"ictp-train {'resuming' if resume else 'starting'} run in {run_dir}")
+        changes = resume_changes(read_run_config(run_dir), config) if resume else {}
+        for key, (old, new) in changes.items():
+            log(f"resuming with {key} = {new} (was {old})")
+        group = Distributed(config.device)
+        try:
+            if group.world_size > config.batch_size:
+                raise ValueError(
+                    f"batch_size ({config.batch_size}) must be at least the number of processes ({group.world_size})"
+                )
+            valid = _run(config, resume, changes, log, progress, group)
+        finally:
+            group.close()
+        if main:
+            write_run_report(
+                run_dir, valid, config.test_file, config.label_keys, config.valid_batch_size, group.device, log
+            )
     return run_dir
 
 
-def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distributed) -> List[Configuration]:
+def _run(
+    config: TrainingConfig, resume: bool, changes: Dict[str, Tuple[Any, Any]], log, progress: bool, group: Distributed
+) -> List[Configuration]:
     """The epochs of a run; returns the validation structures (for the report)."""
     run_dir = config.directory
     checkpoint_path = run_dir / "checkpoint.pt"
@@ -125,15 +153,19 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
     parameters = list(model.parameters())
     ema = ExponentialMovingAverage(parameters, config.ema_decay, config.ema_warmup) if config.ema_decay else None
     start_epoch, best, best_epoch = 0, math.inf, -1
-    if resume:
+    if resume and checkpoint_path.exists():
         last_epoch, best, best_epoch = load_checkpoint(checkpoint_path, model, optimizer, scheduler, ema, device)
         start_epoch = last_epoch + 1
-        if group.is_main:
-            _trim_metrics(run_dir / "metrics.csv", last_epoch)
-    elif group.is_main:
-        (run_dir / "config.json").write_text(
-            json.dumps({"config": config.to_dict(), "ictp_version": __version__, "seed": config.seed}, indent=2)
-        )
+    elif resume:
+        log("no epoch of this run had finished: starting it from epoch 0")
+    if "lr" in changes:
+        for param_group in optimizer.param_groups:
+            param_group["lr"] = config.lr
+    if group.is_main:
+        if resume:
+            _trim_metrics(run_dir / "metrics.csv", start_epoch - 1)
+        if changes or not resume:
+            write_run_config(run_dir, config)  # from here on the run can be resumed, with these settings
     log(f"run directory: {run_dir}  ({len(train_set)} train / {len(valid_set)} valid structures, "
         f"{sum(p.numel() for p in parameters):,} parameters, {group.world_size} process(es) on {device})")  # fmt: skip
 
@@ -148,7 +180,7 @@ def _run(config: TrainingConfig, resume: bool, log, progress: bool, group: Distr
         model.eval()
         if ema is not None:
             ema.swap(parameters)
-        validation = _validate(model, valid_set, config, weights, group)
+        validation = _validate(model, valid_set, config, weights, group, epoch)
         metrics = {"epoch": epoch, "train_loss": group.sum([train_loss])[0], **validation}
         metrics["lr"] = optimizer.param_groups[0]["lr"]
         improved = metrics["valid_loss"] < best
@@ -197,6 +229,11 @@ def _train_epoch(model, train_set: GraphDataset, config: TrainingConfig, epoch: 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         group.sum_gradients(parameters)
+        # the summed gradient is NaN on every process if the loss is on one: all of them stop, before the step
+        gradient_norm = torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None])
+        if not (torch.isfinite(loss) and torch.isfinite(gradient_norm)):
+            structures = [train_set.configurations[k] for k in order[start : start + config.batch_size]]
+            raise _not_finite("training", loss.item(), epoch, structures, config)
         if config.clip_grad:
             torch.nn.utils.clip_grad_norm_(parameters, config.clip_grad)
         optimizer.step()
