@@ -251,6 +251,16 @@ def test_stress_of_a_molecule_is_an_error(molecule):
         small_model().predict(molecule, stress=True)
 
 
+def test_a_non_finite_output_is_an_error_naming_the_structure(molecule):
+    model = small_model()
+    frames = [molecule, molecule.copy()]
+    assert torch.isfinite(model.predict(frames)[keys.FORCES]).all()
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))  # as after a diverged training run
+    with pytest.raises(ValueError, match=r"NaN or inf for structure\(s\) \[0, 1\] of this batch.*diverged"):
+        model.predict(frames)
+
+
 def test_reference_structures(tiny_model, reference):
     """The model still gives the numbers stored in tests/reference/structures.yaml (ASE and LAMMPS check the same)."""
     for entry in reference["structures"]:

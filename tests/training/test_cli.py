@@ -228,7 +228,11 @@ def test_damaged_run_files_are_named_on_resume(finished_run, tmp_path, damage, f
      ("test_file=[{tmp}/extra.xyz]", ["extra.xyz, structure 1: element(s) ['N'] not in the model's species"]),
      ("valid_file={tmp}/extra.xyz", ["extra.xyz, structure 1: element(s) ['N'] not in the model's species"]),
      ("test_file=[{tmp}/nan.xyz]", ["nan.xyz, structure 0: atom 4 has a NaN or infinite position"]),
-     ("test_file=[{tmp}/empty.xyz]", ["empty.xyz' holds no structures"])],
+     ("test_file=[{tmp}/empty.xyz]", ["empty.xyz' holds no structures"]),
+     ("test_file=[{tmp}/valid.xyz]", ["valid.xyz would write its parity plot valid_parity.png over that of the "
+                                      "validation structures; rename"]),
+     ("test_file=[{tmp}/extra.xyz,{tmp}/sub/extra.xyz]", ["sub/extra.xyz would write its parity plot "
+                                                          "extra_parity.png over that of", "/extra.xyz"])],
 )  # fmt: skip
 def test_bad_settings_and_input_files_are_refused_before_the_first_epoch(frames, tmp_path, override, fragments):
     run_yaml = write_run(tmp_path, frames)
@@ -239,6 +243,9 @@ def test_bad_settings_and_input_files_are_refused_before_the_first_epoch(frames,
     nan.positions[4, 1] = float("nan")
     ase.io.write(tmp_path / "nan.xyz", nan)
     (tmp_path / "empty.xyz").write_text("")
+    (tmp_path / "sub").mkdir()
+    for name in ("valid.xyz", "sub/extra.xyz"):
+        ase.io.write(tmp_path / name, frames[:2])
     assert_refused(ictp_train("--config", run_yaml, override.format(tmp=tmp_path)), *fragments)
     assert not (tmp_path / "run" / "config.json").exists()  # refused before anything was saved
 

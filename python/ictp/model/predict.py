@@ -33,6 +33,8 @@ def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False) -> Di
     ``energies [N]``, ``forces [N, 3]``, ``ptr [B+1]`` and, with ``stress=True``,
     ``virial [B, 3, 3]`` and ``stress [B, 3, 3]``. Stress needs every structure
     to be periodic in all three directions (it is undefined otherwise).
+    ValueError if the model returns a non-finite energy, force or stress (a
+    diverged model or an unphysical structure), naming the structures.
     """
     structures = [atoms] if isinstance(atoms, Atoms) else list(atoms)
     if stress:
@@ -48,4 +50,19 @@ def predict(model, atoms: Union[Atoms, List[Atoms]], stress: bool = False) -> Di
     if stress:
         out[keys.STRESS] = stress_from_virial(out[keys.VIRIAL], cell_volume(batch[keys.CELL]))
     out[keys.PTR] = batch[keys.PTR]
+    _check_finite(out, batch)
     return {k: v.detach() for k, v in out.items()}
+
+
+def _check_finite(out: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor]):
+    """ValueError naming the structures (batch indices) whose outputs hold NaN or inf."""
+    bad = ~torch.isfinite(out[keys.ENERGY].detach())
+    bad.index_put_((batch[keys.BATCH],), ~torch.isfinite(out[keys.FORCES].detach()).all(dim=1), accumulate=True)
+    if keys.STRESS in out:
+        bad |= ~torch.isfinite(out[keys.STRESS].detach()).flatten(1).all(dim=1)
+    if bad.any():
+        raise ValueError(
+            f"the model returned NaN or inf for structure(s) {bad.nonzero().flatten().tolist()} of this batch: "
+            f"check that their positions and cell are in Å and physical; if every structure fails, the model "
+            f"itself holds NaN (a diverged training run): use another checkpoint"
+        )

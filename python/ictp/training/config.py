@@ -148,6 +148,7 @@ class TrainingConfig(ModelConfig):
             self.resolve()  # checks the species, then the rest
         if not all(isinstance(name, str) for name in self.test_file):
             raise ValueError(f"test_file must be a file name or a list of them, got {self.test_file!r}")
+        _check_plot_names(self.test_file)
 
     def _check_device(self):
         from ..devices import resolve_device
@@ -188,6 +189,21 @@ class TrainingConfig(ModelConfig):
 
 def _known_keys() -> List[str]:
     return [YAML_NAMES.get(f.name, f.name) for f in fields(TrainingConfig)]
+
+
+def _check_plot_names(test_files: Sequence[str]):
+    """Each test file's parity plot (``<name>_parity.png`` in the run directory) must have a name of its own."""
+    from ..evaluation.plots import parity_plot_path
+
+    seen = {"valid_parity.png": "the validation structures"}
+    for name in test_files:
+        plot = parity_plot_path(Path("."), name).name
+        if plot in seen:
+            raise ValueError(
+                f"test_file {name} would write its parity plot {plot} over that of {seen[plot]}; "
+                f"rename or copy the file to another name"
+            )
+        seen[plot] = name
 
 
 def _check_weights(config: TrainingConfig, names: Sequence[str]):
