@@ -1,6 +1,6 @@
 """ictp: Irreducible Cartesian Tensor Potentials (Zaverkin et al., NeurIPS 2024, arXiv:2405.14253)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["ICTP", "ICTPCalculator", "__version__"]
 
 
