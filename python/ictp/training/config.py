@@ -32,7 +32,7 @@ LEGACY_DEFAULTS = {"loss_reduction": "sum", "ema_warmup": False, "stage_two": Fa
 
 @dataclass
 class TrainingConfig(ModelConfig):
-    """Every setting of a training run, with the paper's recipe as defaults (arXiv:2405.14253, Sec. 5).
+    """Every setting of a training run: the paper's optimiser (arXiv:2405.14253, Sec. 5) with MACE's mean loss.
 
     The model's hyperparameters come from :class:`ictp.model.ModelConfig`:
     ``species`` defaults to the elements of the training data, ``seed`` also
