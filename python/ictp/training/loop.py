@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 import torch
 from tqdm import tqdm
 
-from .. import __version__, keys
+from .. import __version__
 from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, describe
 from ..evaluation.report import write_run_report
@@ -56,36 +56,30 @@ def _not_finite(what: str, loss: float, epoch: int, structures: Sequence[Configu
 
 def _validate(model, dataset: GraphDataset, config: TrainingConfig, weights, group: Distributed, epoch: int) -> Dict[str, float]:
     """Validation loss (with the epoch's loss ``weights``) and RMSEs; batches are dealt out over processes."""
-    sums, counts = dict.fromkeys(TERMS, 0.0), dict.fromkeys(TERMS, 0.0)
-    count_e, count_f, sse_e, sse_f = 0, 0, 0.0, 0.0
-    starts = range(0, len(dataset), config.valid_batch_size)
-    for start in group.share(list(starts)):
+    loss_sums, rmse_sums, counts = (dict.fromkeys(TERMS, 0.0) for _ in range(3))
+    for start in group.share(list(range(0, len(dataset), config.valid_batch_size))):
         indices = range(start, min(start + config.valid_batch_size, len(dataset)))
         batch = dataset.batch(indices, group.device)
         out = evaluate_batch(model, batch, virial=weights[2] > 0)
-        errors = {name: value.item() for name, value in squared_errors(out, batch, config.loss_reduction).items()}
-        batch_loss = sum(w * errors[name] for w, name in zip(weights, TERMS))
+        means = {k: v.item() for k, v in squared_errors(out, batch, "mean").items()}  # (ΔE/N)², ΔF²: the RMSEs
+        errors = means if config.loss_reduction == "mean" else {
+            k: v.item() for k, v in squared_errors(out, batch, config.loss_reduction).items()
+        }
+        batch_counts = label_counts(batch)
+        batch_loss, _ = reduce_terms(errors, weights, config.loss_reduction, batch_counts)
         if not math.isfinite(batch_loss):
             raise _not_finite("validation", batch_loss, epoch, [dataset.configurations[k] for k in indices], config)
         for name in TERMS:
-            sums[name] += errors[name]
-        for name, value in label_counts(batch).items():
-            counts[name] += value
-        has_e = batch[keys.HAS_ENERGY]
-        d_e = (out[keys.ENERGY].detach() - batch[keys.REF_ENERGY]) / batch[keys.NUM_ATOMS]
-        sse_e += float((d_e[has_e] ** 2).sum())
-        count_e += int(has_e.sum())
-        mask = batch[keys.HAS_FORCES].index_select(0, batch[keys.BATCH])
-        sse_f += float(((out[keys.FORCES].detach() - batch[keys.REF_FORCES])[mask] ** 2).sum())
-        count_f += 3 * int(mask.sum())
-    summed = group.sum([*sums.values(), *counts.values(), sse_e, count_e, sse_f, count_f])
-    sums, counts = dict(zip(TERMS, summed[:3])), dict(zip(TERMS, summed[3:6]))
-    sse_e, count_e, sse_f, count_f = summed[6:]
-    total, _ = reduce_terms(sums, weights, config.loss_reduction, counts)
+            loss_sums[name] += errors[name]
+            rmse_sums[name] += means[name]
+            counts[name] += batch_counts[name]
+    summed = group.sum([*loss_sums.values(), *rmse_sums.values(), *counts.values()])
+    loss_sums, rmse_sums, counts = (dict(zip(TERMS, summed[k : k + 3])) for k in (0, 3, 6))
+    total, _ = reduce_terms(loss_sums, weights, config.loss_reduction, counts)
     return {
         "valid_loss": total,
-        "valid_rmse_e_per_atom_meV": 1e3 * math.sqrt(sse_e / max(count_e, 1)),
-        "valid_rmse_f_meV_per_A": 1e3 * math.sqrt(sse_f / max(count_f, 1)),
+        "valid_rmse_e_per_atom_meV": 1e3 * math.sqrt(rmse_sums["energy"] / max(counts["energy"], 1)),
+        "valid_rmse_f_meV_per_A": 1e3 * math.sqrt(rmse_sums["forces"] / max(counts["forces"], 1)),
     }
 
 
