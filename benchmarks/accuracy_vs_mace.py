@@ -291,10 +291,11 @@ def evaluate(code: str, model: Path, files: List[Path], out: Path) -> Dict:
 # ---------------------------------------------------------------- summary
 
 
-def summarise(curve: List[Dict[str, float]], start: float, target_f: float) -> Dict[str, float]:
-    """Seconds per epoch (after the first), time from the start of the log to the first validation F ≤ target."""
+def summarise(curve: List[Dict[str, float]], start: float, target_f: Optional[float]) -> Dict[str, float]:
+    """Seconds per epoch (after the first), time from the start of the log to the first validation F ≤ target
+    (``None`` without a target)."""
     times = [c["time"] for c in curve]
-    reached = [c for c in curve if c["f"] <= target_f]
+    reached = [c for c in curve if target_f is not None and c["f"] <= target_f]
     return dict(
         epochs=len(curve),
         seconds_per_epoch=(times[-1] - times[0]) / max(len(times) - 1, 1),
@@ -332,7 +333,7 @@ def run_case(name: str, work: Path, epochs: int, codes: List[str], label: str, i
     if "mace" in commands:
         curves["mace"] = mace_curve(run_dir / "mace")
         results["codes"]["mace"] = evaluate("mace", mace_model(run_dir / "mace"), tests, run_dir / "mace_test.json")
-    target = curves["mace"][1][-1]["f"] if "mace" in curves else min(c["f"] for c in curves["ictp"][1])
+    target = curves["mace"][1][-1]["f"] if "mace" in curves else None  # MACE's final validation F
     results["target_valid_f"] = target
     for code, (start, curve) in curves.items():
         results["codes"][code].update(summarise(curve, start, target), curve=curve)

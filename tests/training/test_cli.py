@@ -125,7 +125,8 @@ def test_runs_started_before_a_key_existed_resume_with_what_they_did(run_yaml, t
         del written["config"][key]
     saved.write_text(json.dumps(written))
     config = resumed_config(tmp_path / "run", ["max_num_epochs=3"])
-    assert (config.loss_reduction, config.ema_warmup, config.stage_two) == ("sum", False, False)
+    old = (config.loss_reduction, config.ema_warmup, config.stage_two, config.refit_shift)
+    assert old == ("sum", False, False, False)
     assert main(["--resume", str(tmp_path / "run"), "max_num_epochs=3", "--no-progress"]) == 0
 
 

@@ -26,7 +26,7 @@ __all__ = ["LEGACY_DEFAULTS", "RESUMABLE_KEYS", "TrainingConfig", "load_config",
 YAML_NAMES = {"dtype": "default_dtype"}
 """Fields whose YAML key is another word (MACE's); every other key is the field's name."""
 
-LEGACY_DEFAULTS = {"loss_reduction": "sum", "ema_warmup": False, "stage_two": False}
+LEGACY_DEFAULTS = {"loss_reduction": "sum", "ema_warmup": False, "stage_two": False, "refit_shift": False}
 """What ictp 0.1.0 did before these keys existed: a ``config.json`` without them resumes with these values."""
 
 
@@ -70,9 +70,10 @@ class TrainingConfig(ModelConfig):
     energy_weight: float = 1.0
     forces_weight: float = 10.0
     virials_weight: float = 0.0
-    # Accuracy recipe (docs/training.md): loss normalisation, EMA warm-up, Stage Two
+    # Accuracy recipe (docs/training.md): loss normalisation, EMA warm-up, shift refit, Stage Two
     loss_reduction: str = "mean"  # "mean" (MACE: per-atom energies, per-component forces) or "sum" (the paper)
     ema_warmup: bool = True  # EMA decay min(ema_decay, (1+t)/(10+t)) at update t, as torch_ema
+    refit_shift: bool = True  # least-squares per-species shift after every epoch (ictp.training.shift)
     stage_two: bool = False  # last part of the run with other loss weights and lr (MACE's --stage_two)
     start_stage_two: Optional[int] = None  # first epoch of Stage Two; default 3/4 of max_num_epochs
     stage_two_energy_weight: float = 1000.0

@@ -4,7 +4,9 @@ Adam with AMSGrad; the loss of :mod:`ictp.training.loss`; weight decay only on
 the product-basis and "linear down" weights; ReduceLROnPlateau on the
 validation loss; an exponential moving average (EMA) of the weights used for
 validation, checkpoints and the final model; the best EMA model by validation
-loss is kept; optionally a Stage Two at the end (:mod:`ictp.training.stages`). A checkpoint is written
+loss is kept; the per-species energy shift is refitted by least squares after
+every epoch (:mod:`ictp.training.shift`); optionally a Stage Two at the end
+(:mod:`ictp.training.stages`). A checkpoint is written
 atomically after every epoch, holding everything needed to continue exactly
 (weights, EMA, optimiser, scheduler, epoch); batch order depends only on the
 seed and the epoch, so a resumed run repeats an uninterrupted one.
@@ -32,6 +34,7 @@ from .distributed import Distributed
 from .ema import ExponentialMovingAverage
 from .loss import TERMS, label_counts, reduce_terms, squared_errors, weighted_loss
 from .rundir import claim_run_directory, read_run_config, write_run_config
+from .shift import refit_shift
 from .stages import in_stage_two, loss_weights, start_stage_two
 
 __all__ = ["train"]
@@ -174,6 +177,8 @@ def _run(
         model.eval()
         if ema is not None:
             ema.swap(parameters)
+        if config.refit_shift:  # the buffer is shared by the live and the EMA weights
+            refit_shift(model, train_set, config.valid_batch_size, config.loss_reduction, group)
         validation = _validate(model, valid_set, config, weights, group, epoch)
         metrics = {"epoch": epoch, "train_loss": group.sum([train_loss])[0], **validation}
         metrics["lr"] = optimizer.param_groups[0]["lr"]
