@@ -70,7 +70,7 @@ def loss_curves(metrics_csv: Path, path: Path):
     column = lambda name: [float(r[name]) for r in rows]  # noqa: E731
     figure = Figure(figsize=(10, 4), layout="constrained")
     losses, errors = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
-    losses.semilogy(epoch, column("train_loss"), label="train (sum over epoch)")
+    losses.semilogy(epoch, column("train_loss"), label="train (live weights, over the epoch)")
     losses.semilogy(epoch, column("valid_loss"), label="validation (EMA weights)")
     losses.set(xlabel="epoch", ylabel="loss", title="loss")
     losses.legend()
