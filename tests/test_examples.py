@@ -25,3 +25,17 @@ def test_the_main_job_prints_the_test_errors_once():
     assert "--config examples/quickstart/train.yaml" in " ".join(script) and config["test_file"]
     evaluations = [line for line in script if "ictp-eval" in line and not line.lstrip().startswith("#")]
     assert not [line for line in evaluations for name in config["test_file"] if name in line]
+
+
+def test_the_example_configs_are_valid_and_their_data_exist(monkeypatch, shared_data):
+    """Every ``examples/*/train.yaml`` loads without an unknown key or a bad value, and names files that exist
+    (paths relative to the repository root, where the examples run)."""
+    from ictp.training.config import load_config
+
+    monkeypatch.chdir(ROOT)
+    configs = sorted(EXAMPLES.glob("*/train.yaml"))
+    assert {path.parent.name for path in configs} >= {"quickstart", "acac", "si"}
+    for path in configs:
+        config = load_config(str(path), [])
+        for name in [config.train_file, config.valid_file, *config.test_file]:
+            assert name is None or Path(name).is_file(), f"{path}: {name} does not exist"
