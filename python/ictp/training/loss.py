@@ -24,7 +24,9 @@ import torch
 from .. import keys
 from ..model.outputs import cell_volume, virial_from_stress
 
-__all__ = ["REDUCTIONS", "TERMS", "VOIGT", "label_counts", "reduce_terms", "squared_errors", "weighted_loss"]
+__all__ = [
+    "REDUCTIONS", "TERMS", "VOIGT", "label_counts", "reduce_terms", "squared_errors", "structure_sizes", "weighted_loss",
+]  # fmt: skip
 
 VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 REDUCTIONS = ("mean", "sum")
@@ -47,22 +49,28 @@ def label_counts(batch: Dict[str, torch.Tensor]) -> Dict[str, float]:
     }
 
 
-def squared_errors(prediction: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor], reduction: str) -> Dict[str, torch.Tensor]:
-    """Per term, the sum over labelled values of ``ΔE²/N`` (sum) or ``(ΔE/N)²`` (mean), ``ΔF_iα²``, and ``ΔW²/N`` or ``(ΔW/N)²``."""
+def structure_sizes(batch: Dict[str, torch.Tensor], reduction: str, dtype: torch.dtype) -> torch.Tensor:
+    """``[B]``: what each structure's ΔE² and ΔW² are divided by, ``N_b`` (sum) or ``N_b²`` (mean)."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"the loss reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    num_atoms = batch[keys.NUM_ATOMS].to(prediction[keys.ENERGY].dtype)
-    per_atom = num_atoms if reduction == "sum" else num_atoms**2
-    has_energy = batch[keys.HAS_ENERGY].to(num_atoms.dtype)
-    d_energy = prediction[keys.ENERGY] - batch[keys.REF_ENERGY].to(num_atoms.dtype)
+    num_atoms = batch[keys.NUM_ATOMS].to(dtype)
+    return num_atoms if reduction == "sum" else num_atoms**2
+
+
+def squared_errors(prediction: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor], reduction: str) -> Dict[str, torch.Tensor]:
+    """Per term, the sum over labelled values of ``ΔE²/N`` (sum) or ``(ΔE/N)²`` (mean), ``ΔF_iα²``, and ``ΔW²/N`` or ``(ΔW/N)²``."""
+    dtype = prediction[keys.ENERGY].dtype
+    per_atom = structure_sizes(batch, reduction, dtype)
+    has_energy = batch[keys.HAS_ENERGY].to(dtype)
+    d_energy = prediction[keys.ENERGY] - batch[keys.REF_ENERGY].to(dtype)
     sums = {"energy": torch.sum(has_energy * d_energy**2 / per_atom)}
-    per_atom_mask = batch[keys.HAS_FORCES].index_select(0, batch[keys.BATCH]).to(num_atoms.dtype)
-    d_forces = prediction[keys.FORCES] - batch[keys.REF_FORCES].to(num_atoms.dtype)
+    per_atom_mask = batch[keys.HAS_FORCES].index_select(0, batch[keys.BATCH]).to(dtype)
+    d_forces = prediction[keys.FORCES] - batch[keys.REF_FORCES].to(dtype)
     sums["forces"] = torch.sum(per_atom_mask.unsqueeze(-1) * d_forces**2)
     if keys.VIRIAL in prediction:
-        ref_virial = virial_from_stress(batch[keys.REF_STRESS].to(num_atoms.dtype), cell_volume(batch[keys.CELL]))
+        ref_virial = virial_from_stress(batch[keys.REF_STRESS].to(dtype), cell_volume(batch[keys.CELL]))
         d_virial = _voigt(prediction[keys.VIRIAL] - ref_virial)
-        has_stress = batch[keys.HAS_STRESS].to(num_atoms.dtype)
+        has_stress = batch[keys.HAS_STRESS].to(dtype)
         sums["virials"] = torch.sum(has_stress.unsqueeze(-1) * d_virial**2 / per_atom.unsqueeze(-1))
     else:
         sums["virials"] = torch.zeros_like(sums["energy"])

@@ -19,7 +19,9 @@ import torch
 
 from .. import keys
 from ..data.dataset import GraphDataset
-from ..data.graph import edge_vectors
+from ..data.stats import species_counts
+from ..model import evaluate_batch
+from .loss import structure_sizes
 
 __all__ = ["refit_shift"]
 
@@ -28,35 +30,30 @@ __all__ = ["refit_shift"]
 def refit_shift(model, dataset: GraphDataset, batch_size: int, reduction: str, group) -> torch.Tensor:
     """Add to ``model.shift`` the δ (eV per species, ``[num_species]``) that minimises the training energy loss.
 
-    Energies only (no forces), batches dealt out over the processes of ``group``
-    (:class:`ictp.training.distributed.Distributed`), whose sums every process then
-    solves alike. Returns δ; zero if no structure of ``dataset`` has an energy label.
+    Energies only (without autograd no forces are computed), batches dealt out over the
+    processes of ``group`` (:class:`ictp.training.distributed.Distributed`), whose sums every
+    process then solves alike. Returns δ; zero if no structure of ``dataset`` has an energy label.
     """
-    num_species = model.shift.shape[0]
-    normal = torch.zeros(num_species, num_species, dtype=torch.float64)
-    rhs = torch.zeros(num_species, dtype=torch.float64)
+    numbers = model.atomic_numbers.tolist()
+    normal = torch.zeros(len(numbers), len(numbers), dtype=torch.float64)
+    rhs = torch.zeros(len(numbers), dtype=torch.float64)
     for start in group.share(list(range(0, len(dataset), batch_size))):
-        batch = dataset.batch(range(start, min(start + batch_size, len(dataset))), group.device)
-        counts, residual, weight = _residuals(model, batch, reduction)
+        indices = range(start, min(start + batch_size, len(dataset)))
+        counts = torch.from_numpy(species_counts([dataset.configurations[k] for k in indices], numbers))
+        residual, weight = _residuals(model, dataset.batch(indices, group.device), reduction)
         normal += counts.T @ (weight.unsqueeze(1) * counts)
         rhs += counts.T @ (weight * residual)
     summed = torch.tensor(group.sum([*normal.flatten().tolist(), *rhs.tolist()]), dtype=torch.float64)
-    normal, rhs = summed[: num_species**2].view(num_species, num_species), summed[num_species**2 :]
+    normal, rhs = summed[: len(numbers) ** 2].view(len(numbers), len(numbers)), summed[len(numbers) ** 2 :]
     delta = torch.linalg.pinv(normal, rtol=1e-10, hermitian=True) @ rhs
     model.shift += delta.to(model.shift)
     return delta
 
 
 def _residuals(model, batch, reduction: str) -> Sequence[torch.Tensor]:
-    """Species counts ``[B, S]``, residuals ``E − Ê`` ``[B]`` (eV) and loss weights ``[B]`` (0 if unlabelled)."""
-    node_energies = model(batch[keys.SPECIES], batch[keys.EDGE_INDEX], edge_vectors(batch).to(model.dtype))
-    num_structures = batch[keys.PTR].numel() - 1
-    energy = torch.zeros(num_structures, dtype=torch.float64, device=node_energies.device)
-    energy.index_add_(0, batch[keys.BATCH], node_energies.double())
-    one_hot = torch.nn.functional.one_hot(batch[keys.SPECIES], model.shift.shape[0]).double()
-    counts = torch.zeros(num_structures, one_hot.shape[1], dtype=torch.float64, device=energy.device)
-    counts.index_add_(0, batch[keys.BATCH], one_hot)
-    num_atoms = batch[keys.NUM_ATOMS].double()
-    weight = batch[keys.HAS_ENERGY].double() / (num_atoms**2 if reduction == "mean" else num_atoms)
-    residual = torch.where(batch[keys.HAS_ENERGY], batch[keys.REF_ENERGY].double() - energy, 0.0)
-    return counts.cpu(), residual.cpu(), weight.cpu()
+    """Residuals ``E − Ê`` ``[B]`` (eV) and the loss's weights of ΔE² ``[B]`` (0 if unlabelled), float64 on the CPU."""
+    has_energy = batch[keys.HAS_ENERGY]
+    energy = evaluate_batch(model, batch)[keys.ENERGY].double()
+    residual = torch.where(has_energy, batch[keys.REF_ENERGY].double() - energy, 0.0)
+    weight = has_energy.double() / structure_sizes(batch, reduction, torch.float64)
+    return residual.cpu(), weight.cpu()
