@@ -10,12 +10,17 @@ its own process, so MACE's process-wide settings never reach ictp.
 
     python benchmarks/accuracy_vs_mace.py acac --epochs 40                  # train both, evaluate, write results.json
     python benchmarks/accuracy_vs_mace.py acac --epochs 15 --codes ictp --label pilot --ictp loss=sum
+    python benchmarks/accuracy_vs_mace.py aspirin --epochs 12 --label e12 --seed 1   # another training seed: e12-s1
     python benchmarks/accuracy_vs_mace.py --table runs/accuracy             # results.md from every results.json below
 
 Written per run (``WORK/CASE/LABEL/``): ``ictp/`` and ``mace/`` (each code's run
-directory and console log), ``load.csv`` (the 1-minute load average every 30 s),
+directory and console log), ``load_CODES.csv`` (the 1-minute load average every 30 s while CODES trained),
 ``results.json`` (test errors, validation curves with wall-clock times, seconds
 per epoch, time to reach MACE's final validation force RMSE, parameter counts).
+``--seed`` changes both codes' training seed (initialisation and batch order; the
+split stays the same) and writes to ``LABEL-sSEED``. One seed's test errors spread
+by several per cent on these sets, so ``--table`` also gives, for every label run
+with several seeds, the mean over seeds with the lowest and highest value.
 """
 
 import argparse
@@ -123,11 +128,11 @@ def _same(a, b) -> bool:
 # ---------------------------------------------------------------- training
 
 
-def ictp_command(case: Case, paths: Dict[str, Path], run_dir: Path, epochs: int, overrides: List[str]) -> List[str]:
+def ictp_command(case: Case, paths: Dict[str, Path], run_dir: Path, epochs: int, seed: int, overrides: List[str]) -> List[str]:
     import yaml
 
     config = dict(
-        name="ictp", run_dir=str(run_dir), seed=0, train_file=str(paths["train"]), valid_file=str(paths["valid"]),
+        name="ictp", run_dir=str(run_dir), seed=seed, train_file=str(paths["train"]), valid_file=str(paths["valid"]),
         energy_key=KEYS["energy"], forces_key=KEYS["forces"], stress_key=KEYS["stress"], E0s=case.E0s,
         max_num_epochs=epochs, **MODEL, **RECIPE, virials_weight=1.0 if case.stress else 0.0,
     )  # fmt: skip
@@ -144,10 +149,10 @@ def _mace_e0s(case: Case) -> str:
     return str({atomic_numbers[k]: v for k, v in case.E0s.items()})
 
 
-def mace_command(case: Case, paths: Dict[str, Path], run_dir: Path, epochs: int, extra: List[str]) -> List[str]:
+def mace_command(case: Case, paths: Dict[str, Path], run_dir: Path, epochs: int, seed: int, extra: List[str]) -> List[str]:
     r = RECIPE
     args = dict(
-        name="mace", seed=0, work_dir=run_dir, train_file=paths["train"], valid_file=paths["valid"],
+        name="mace", seed=seed, work_dir=run_dir, train_file=paths["train"], valid_file=paths["valid"],
         energy_key=KEYS["energy"], forces_key=KEYS["forces"], stress_key=KEYS["stress"],
         virials_key=KEYS["virials"], E0s=_mace_e0s(case), model="MACE", r_max=MODEL["r_max"], num_channels=MODEL["num_channels"], max_L=MODEL["l_max_node"],
         max_ell=MODEL["l_max_edge"], correlation=MODEL["correlation"], num_interactions=MODEL["num_layers"],
@@ -177,7 +182,8 @@ def _load_sampler(path: Path, stop: threading.Event):
 def train(commands: Dict[str, List[str]], run_dir: Path):
     """Run the codes' training commands at the same time, one thread each, sampling the load meanwhile."""
     stop = threading.Event()
-    sampler = threading.Thread(target=_load_sampler, args=(run_dir / "load.csv", stop), daemon=True)
+    load_file = run_dir / f"load_{'_'.join(commands)}.csv"
+    sampler = threading.Thread(target=_load_sampler, args=(load_file, stop), daemon=True)
     sampler.start()
     env = {**os.environ, **THREADS}
     running = {}
@@ -306,39 +312,62 @@ def summarise(curve: List[Dict[str, float]], start: float, target_f: Optional[fl
     )  # fmt: skip
 
 
-def run_case(name: str, work: Path, epochs: int, codes: List[str], label: str, ictp_overrides, mace_extra, reuse: bool):
+def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], label: str, ictp_overrides, mace_extra,
+             reuse: bool):  # fmt: skip
+    """Train ``codes`` on case ``name`` (or, with ``reuse``, evaluate their finished runs again) and write results.json.
+
+    A code can join a run directory that holds the other code's results (trained at another time, so its
+    seconds per epoch were measured under another load: each code keeps its own load summary).
+    """
     case, work = CASES[name], work.resolve()
     paths = prepare(name, work / name / "data")
-    run_dir = work / name / label
-    if (run_dir / "results.json").exists() and not reuse:
-        raise FileExistsError(f"{run_dir} already holds results; choose another --label (or --reuse to re-evaluate)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    commands = {}
-    if "ictp" in codes:
-        commands["ictp"] = ictp_command(case, paths, run_dir / "ictp", epochs, ictp_overrides)
-    if "mace" in codes:
-        commands["mace"] = mace_command(case, paths, run_dir / "mace", epochs, mace_extra)
+    run_dir = work / name / (label if seed == 0 else f"{label}-s{seed}")
+    results_file = run_dir / "results.json"
+    previous = json.loads(results_file.read_text()) if results_file.exists() else None
     if reuse:
         commands = json.loads((run_dir / "commands.json").read_text())
+        previous = None
     else:
-        (run_dir / "commands.json").write_text(json.dumps(commands, indent=1))
+        if previous is not None:
+            taken = sorted(set(codes) & set(previous["codes"]))
+            if taken:
+                raise FileExistsError(f"{run_dir} already holds results of {taken}; choose another --label "
+                                      "(or --reuse to re-evaluate)")  # fmt: skip
+            if previous["epochs"] != epochs:
+                raise ValueError(f"{run_dir} holds a run of {previous['epochs']} epochs; give --epochs {previous['epochs']}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        commands = {}
+        if "ictp" in codes:
+            commands["ictp"] = ictp_command(case, paths, run_dir / "ictp", epochs, seed, ictp_overrides)
+        if "mace" in codes:
+            commands["mace"] = mace_command(case, paths, run_dir / "mace", epochs, seed, mace_extra)
+        all_commands = {**(previous["commands"] if previous else {}), **commands}
+        (run_dir / "commands.json").write_text(json.dumps(all_commands, indent=1))
         train(commands, run_dir)
     tests = [p for k, p in paths.items() if k.startswith("test_")]
-    results = {"case": name, "label": label, "epochs": epochs, "machine": _machine(), "model": MODEL, "recipe": RECIPE,
-               "commands": commands, "load": _load_summary(run_dir / "load.csv"), "codes": {}}  # fmt: skip
-    curves = {}
-    if "ictp" in commands:
-        curves["ictp"] = ictp_curve(run_dir / "ictp")
-        results["codes"]["ictp"] = evaluate("ictp", run_dir / "ictp" / "model.pt", tests, run_dir / "ictp_test.json")
-    if "mace" in commands:
-        curves["mace"] = mace_curve(run_dir / "mace")
-        results["codes"]["mace"] = evaluate("mace", mace_model(run_dir / "mace"), tests, run_dir / "mace_test.json")
+    results = previous or {"case": name, "label": label, "seed": seed, "epochs": epochs, "machine": _machine(),
+                           "model": MODEL, "recipe": RECIPE, "commands": {}, "codes": {}}  # fmt: skip
+    results["commands"].update(commands)
+    for code in commands:
+        results["codes"][code] = evaluate(code, _final_model(code, run_dir / code), tests, run_dir / f"{code}_test.json")
+        results["codes"][code]["load"] = _load_summary(_load_file(run_dir, code))
+    curves = {code: (ictp_curve if code == "ictp" else mace_curve)(run_dir / code) for code in results["codes"]}
     target = curves["mace"][1][-1]["f"] if "mace" in curves else None  # MACE's final validation F
     results["target_valid_f"] = target
     for code, (start, curve) in curves.items():
         results["codes"][code].update(summarise(curve, start, target), curve=curve)
-    (run_dir / "results.json").write_text(json.dumps(results, indent=1))
+    results_file.write_text(json.dumps(results, indent=1))
     print(format_table([results]))
+
+
+def _load_file(run_dir: Path, code: str) -> Path:
+    """The load samples taken while ``code`` trained (``load.csv`` in runs written before codes could join later)."""
+    found = [p for p in run_dir.glob("load_*.csv") if code in p.stem.split("_")[1:]]
+    return found[0] if found else run_dir / "load.csv"
+
+
+def _final_model(code: str, run_dir: Path) -> Path:
+    return run_dir / "model.pt" if code == "ictp" else mace_model(run_dir)
 
 
 def _machine() -> str:
@@ -365,13 +394,44 @@ def format_table(all_results: List[Dict]) -> str:
         for code, c in r["codes"].items():
             for test, t in c["tests"].items():
                 lines.append(
-                    f"| {r['case']} {r['label']} | {code} | {c['parameters']:,} | {c['epochs']} | {c['seconds_per_epoch']:.1f} "
-                    f"| {r['load']['mean']:.2f} | {test} | {_fmt(t.get('e_rmse'))} | {_fmt(t.get('e_mae'))} "
+                    f"| {r['case']} {_run_name(r)} | {code} | {c['parameters']:,} | {c['epochs']} | {c['seconds_per_epoch']:.1f} "
+                    f"| {c.get('load', r.get('load'))['mean']:.2f} | {test} | {_fmt(t.get('e_rmse'))} | {_fmt(t.get('e_mae'))} "
                     f"| {_fmt(t.get('e_atom_mae'), 2)} | {_fmt(t.get('f_rmse'))} | {_fmt(t.get('f_mae'))} "
                     f"| {_fmt(t.get('s_rmse'), 2)} | {c['final_valid_f']:.1f} "
                     f"| {_fmt(None if c['time_to_target_s'] is None else c['time_to_target_s'] / 60)} |"
                 )
     return "\n".join(lines)
+
+
+def _run_name(results: Dict) -> str:
+    seed = results.get("seed", 0)  # results written before --seed existed used seed 0
+    return results["label"] if seed == 0 else f"{results['label']} s{seed}"
+
+
+def format_seed_table(all_results: List[Dict]) -> str:
+    """For every (case, label, epochs) run with several seeds: mean [min–max] of the test errors per code and test."""
+    groups: Dict[Tuple, List[Dict]] = {}
+    for r in all_results:
+        groups.setdefault((r["case"], r["label"], r["epochs"]), []).append(r)
+    metrics = [("e_rmse", "E RMSE (meV)"), ("e_atom_mae", "E/atom MAE (meV)"), ("f_rmse", "F RMSE (meV/Å)"),
+               ("f_mae", "F MAE (meV/Å)")]  # fmt: skip
+    head = "| case | code | seeds | epochs | test | " + " | ".join(title for _, title in metrics) + " |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for (case, label, epochs), runs in groups.items():
+        if len({r.get("seed", 0) for r in runs}) < 2:
+            continue
+        for code in sorted({code for r in runs for code in r["codes"]}):
+            with_code = [r for r in runs if code in r["codes"]]
+            seeds = ", ".join(str(r.get("seed", 0)) for r in with_code)
+            for test in with_code[0]["codes"][code]["tests"]:
+                cells = []
+                for key, _ in metrics:
+                    values = [r["codes"][code]["tests"][test].get(key) for r in with_code]
+                    values = [v for v in values if v is not None]
+                    digits = 2 if key == "e_atom_mae" else 1
+                    cells.append(f"{np.mean(values):.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]" if values else "–")
+                lines.append(f"| {case} {label} | {code} | {seeds} | {epochs} | {test} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def main():
@@ -381,6 +441,7 @@ def main():
     parser.add_argument("--work", type=Path, default=HERE.parent / "runs" / "accuracy")
     parser.add_argument("--codes", nargs="+", default=["ictp", "mace"], choices=["ictp", "mace"])
     parser.add_argument("--label", default="main", help="sub-directory of this run under WORK/CASE")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of both codes (the split stays); not 0: LABEL-sSEED")
     parser.add_argument("--ictp", nargs="*", default=[], metavar="key=value", help="overrides for ictp-train")
     parser.add_argument("--mace", default="", metavar="'--flag=value ...'", help="extra mace_run_train flags (write --mace='...')")
     parser.add_argument("--reuse", action="store_true", help="evaluate the finished training runs of --label again")
@@ -392,11 +453,15 @@ def main():
         return evaluate_worker(code, model, files, out)
     if args.table:
         results = [json.loads(p.read_text()) for p in sorted(args.table.glob("*/*/results.json"))]
-        (args.table / "results.md").write_text(format_table(results) + "\n")
-        return print(format_table(results))
+        text = format_table(results) + "\n"
+        seeds = format_seed_table(results)
+        if seeds:
+            text += "\nMean [lowest–highest] over training seeds:\n\n" + seeds + "\n"
+        (args.table / "results.md").write_text(text)
+        return print(text)
     if args.case is None:
         parser.error("give a case or --table")
-    run_case(args.case, args.work, args.epochs, args.codes, args.label, args.ictp, shlex.split(args.mace), args.reuse)
+    run_case(args.case, args.work, args.epochs, args.seed, args.codes, args.label, args.ictp, shlex.split(args.mace), args.reuse)
 
 
 if __name__ == "__main__":
