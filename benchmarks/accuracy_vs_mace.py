@@ -341,16 +341,20 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
             commands["ictp"] = ictp_command(case, paths, run_dir / "ictp", epochs, seed, ictp_overrides)
         if "mace" in codes:
             commands["mace"] = mace_command(case, paths, run_dir / "mace", epochs, seed, mace_extra)
-        all_commands = {**(previous["commands"] if previous else {}), **commands}
-        (run_dir / "commands.json").write_text(json.dumps(all_commands, indent=1))
+        commands_file = run_dir / "commands.json"
+        earlier = json.loads(commands_file.read_text()) if commands_file.exists() else {}
+        commands_file.write_text(json.dumps({**earlier, **commands}, indent=1))
         train(commands, run_dir)
     tests = [p for k, p in paths.items() if k.startswith("test_")]
-    results = previous or {"case": name, "label": label, "seed": seed, "epochs": epochs, "machine": _machine(),
-                           "model": MODEL, "recipe": RECIPE, "commands": {}, "codes": {}}  # fmt: skip
+    evaluated = {code: evaluate(code, _final_model(code, run_dir / code), tests, run_dir / f"{code}_test.json")
+                 for code in commands}  # fmt: skip
+    # read again: a run of the other code in the same directory may have finished meanwhile
+    fresh = {"case": name, "label": label, "seed": seed, "epochs": epochs, "machine": _machine(), "model": MODEL,
+             "recipe": RECIPE, "commands": {}, "codes": {}}  # fmt: skip
+    results = json.loads(results_file.read_text()) if results_file.exists() and not reuse else fresh
     results["commands"].update(commands)
-    for code in commands:
-        results["codes"][code] = evaluate(code, _final_model(code, run_dir / code), tests, run_dir / f"{code}_test.json")
-        results["codes"][code]["load"] = _load_summary(_load_file(run_dir, code))
+    for code, errors in evaluated.items():
+        results["codes"][code] = {**errors, "load": _load_summary(_load_file(run_dir, code))}
     curves = {code: (ictp_curve if code == "ictp" else mace_curve)(run_dir / code) for code in results["codes"]}
     target = curves["mace"][1][-1]["f"] if "mace" in curves else None  # MACE's final validation F
     results["target_valid_f"] = target
