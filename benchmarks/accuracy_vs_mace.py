@@ -128,7 +128,8 @@ def _same(a, b) -> bool:
 # ---------------------------------------------------------------- training
 
 
-def ictp_command(case: Case, paths: Dict[str, Path], run_dir: Path, epochs: int, seed: int, overrides: List[str]) -> List[str]:
+def ictp_command(case: Case, paths: Dict[str, Path], run_dir: Path, epochs: int, seed: int,
+                 overrides: List[str]) -> List[str]:  # fmt: skip
     import yaml
 
     config = dict(
@@ -149,7 +150,8 @@ def _mace_e0s(case: Case) -> str:
     return str({atomic_numbers[k]: v for k, v in case.E0s.items()})
 
 
-def mace_command(case: Case, paths: Dict[str, Path], run_dir: Path, epochs: int, seed: int, extra: List[str]) -> List[str]:
+def mace_command(case: Case, paths: Dict[str, Path], run_dir: Path, epochs: int, seed: int,
+                 extra: List[str]) -> List[str]:  # fmt: skip
     r = RECIPE
     args = dict(
         name="mace", seed=seed, work_dir=run_dir, train_file=paths["train"], valid_file=paths["valid"],
@@ -323,11 +325,10 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
     paths = prepare(name, work / name / "data")
     run_dir = work / name / (label if seed == 0 else f"{label}-s{seed}")
     results_file = run_dir / "results.json"
-    previous = json.loads(results_file.read_text()) if results_file.exists() else None
     if reuse:
         commands = json.loads((run_dir / "commands.json").read_text())
-        previous = None
     else:
+        previous = json.loads(results_file.read_text()) if results_file.exists() else None
         if previous is not None:
             taken = sorted(set(codes) & set(previous["codes"]))
             if taken:
