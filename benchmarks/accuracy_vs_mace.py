@@ -335,7 +335,8 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
                 raise FileExistsError(f"{run_dir} already holds results of {taken}; choose another --label "
                                       "(or --reuse to re-evaluate)")  # fmt: skip
             if previous["epochs"] != epochs:
-                raise ValueError(f"{run_dir} holds a run of {previous['epochs']} epochs; give --epochs {previous['epochs']}")
+                done = previous["epochs"]
+                raise ValueError(f"{run_dir} holds a run of {done} epochs; give --epochs {done}")
         run_dir.mkdir(parents=True, exist_ok=True)
         commands = {}
         if "ictp" in codes:
@@ -434,7 +435,11 @@ def format_seed_table(all_results: List[Dict]) -> str:
                     values = [r["codes"][code]["tests"][test].get(key) for r in with_code]
                     values = [v for v in values if v is not None]
                     digits = 2 if key == "e_atom_mae" else 1
-                    cells.append(f"{np.mean(values):.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]" if values else "–")
+                    if not values:
+                        cells.append("–")
+                        continue
+                    low, mean, high = (f"{v:.{digits}f}" for v in (min(values), np.mean(values), max(values)))
+                    cells.append(f"{mean} [{low}–{high}]")
                 lines.append(f"| {case} {label} | {code} | {seeds} | {epochs} | {test} | " + " | ".join(cells) + " |")
     return "\n".join(lines) if len(lines) > 2 else ""
 
@@ -446,7 +451,8 @@ def main():
     parser.add_argument("--work", type=Path, default=HERE.parent / "runs" / "accuracy")
     parser.add_argument("--codes", nargs="+", default=["ictp", "mace"], choices=["ictp", "mace"])
     parser.add_argument("--label", default="main", help="sub-directory of this run under WORK/CASE")
-    parser.add_argument("--seed", type=int, default=0, help="training seed of both codes (the split stays); not 0: LABEL-sSEED")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="training seed of both codes (the split stays); not 0: LABEL-sSEED")  # fmt: skip
     parser.add_argument("--ictp", nargs="*", default=[], metavar="key=value", help="overrides for ictp-train")
     parser.add_argument("--mace", default="", metavar="'--flag=value ...'", help="extra mace_run_train flags (write --mace='...')")
     parser.add_argument("--reuse", action="store_true", help="evaluate the finished training runs of --label again")
@@ -466,7 +472,8 @@ def main():
         return print(text)
     if args.case is None:
         parser.error("give a case or --table")
-    run_case(args.case, args.work, args.epochs, args.seed, args.codes, args.label, args.ictp, shlex.split(args.mace), args.reuse)
+    run_case(args.case, args.work, args.epochs, args.seed, args.codes, args.label, args.ictp, shlex.split(args.mace),
+             args.reuse)  # fmt: skip
 
 
 if __name__ == "__main__":
