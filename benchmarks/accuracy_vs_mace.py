@@ -24,6 +24,7 @@ with several seeds, the mean over seeds with the lowest and highest value.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -68,6 +69,7 @@ class Case:
     train: Optional[int] = None  # training structures (default: all the others)
     stress: bool = False
     exclude_training_file: bool = False  # drop test structures that also occur in the training file
+    vasp_stress: bool = False  # rebuild the stress from mlearn's raw VASP vector (examples/si/fix_stress.py)
 
 
 CASES = {
@@ -76,7 +78,8 @@ CASES = {
     "3bpa": Case("3BPA/train_300K.xyz", 50, {"mixedT": "3BPA/train_mixedT.xyz"},
                  {"H": -13.587222780835477, "C": -1029.4889999855063, "N": -1484.9814568572233,
                   "O": -2041.9816003861047}, train=450, exclude_training_file=True),
-    "si": Case("mlearn_Zuo2020/Si_train.xyz", 21, {"Si_test": "mlearn_Zuo2020/Si_test.xyz"}, "average", stress=True),
+    "si": Case("mlearn_Zuo2020/Si_train.xyz", 21, {"Si_test": "mlearn_Zuo2020/Si_test.xyz"}, "average", stress=True,
+               vasp_stress=True),
     "aspirin": Case("rMD17/rmd17_aspirin_train_01.xyz.xz", 50, {"split01": "rMD17/rmd17_aspirin_test_01.xyz.xz"},
                     "average", train=950),
 }  # fmt: skip
@@ -97,6 +100,19 @@ def _labelled(atoms, stress: bool):
     return out
 
 
+def _read(case: Case, source: str) -> list:
+    """The structures of ``source`` (relative to SHARED); mlearn's get their shear stresses in the right slots."""
+    import ase.io
+
+    frames = ase.io.read(SHARED / source, ":")
+    if not case.vasp_stress:
+        return frames
+    spec = importlib.util.spec_from_file_location("fix_stress", HERE.parent / "examples" / "si" / "fix_stress.py")
+    fix_stress = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fix_stress)
+    return fix_stress.corrected(frames)
+
+
 def prepare(name: str, directory: Path) -> Dict[str, Path]:
     """Write the split of case ``name`` under ``directory`` once; returns the paths of train, valid and tests."""
     import ase.io
@@ -107,14 +123,14 @@ def prepare(name: str, directory: Path) -> Dict[str, Path]:
     if all(p.exists() for p in paths.values()):
         return paths
     directory.mkdir(parents=True, exist_ok=True)
-    frames = ase.io.read(SHARED / case.source, ":")
+    frames = _read(case, case.source)
     order = np.random.default_rng(0).permutation(len(frames))
     count = case.train if case.train is not None else len(frames) - case.valid
     valid, train = order[: case.valid], order[case.valid : case.valid + count]
     ase.io.write(paths["valid"], [_labelled(frames[k], case.stress) for k in valid], format="extxyz")
     ase.io.write(paths["train"], [_labelled(frames[k], case.stress) for k in train], format="extxyz")
     for test, source in case.tests.items():
-        tests = ase.io.read(SHARED / source, ":")
+        tests = _read(case, source)
         if case.exclude_training_file:
             tests = [t for t in tests if not any(_same(t, f) for f in frames)]
         ase.io.write(paths[f"test_{test}"], [_labelled(t, case.stress) for t in tests], format="extxyz")

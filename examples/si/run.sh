@@ -4,4 +4,5 @@
 # beside it, after `bash scripts/setup_env.sh`; about 100 minutes on one core.
 set -euo pipefail
 bin=${BIN:-.venv/bin}
+"$bin/python" examples/si/fix_stress.py   # the shared files have σ_yz and σ_xz swapped
 OMP_NUM_THREADS=1 "$bin/ictp-train" --config examples/si/train.yaml
