@@ -17,8 +17,10 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
+from ase.stress import full_3x3_to_voigt_6_stress
+from ase.units import GPa
 
-KBAR_TO_EV_PER_A3 = 0.1 / 160.21766208  # 1 kbar = 0.1 GPa; 1 eV/Å³ = 160.2 GPa
+KBAR_TO_EV_PER_A3 = 0.1 * GPa  # 1 kbar = 0.1 GPa
 VASP_ORDER = ((0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (2, 0))  # xx, yy, zz, xy, yz, zx
 FILES = ("Si_train.xyz", "Si_test.xyz")
 
@@ -40,7 +42,7 @@ def corrected(frames):
         old = atoms.get_stress(voigt=False)
         if not np.allclose(np.diag(stress), np.diag(old), rtol=1e-6, atol=1e-9):
             raise ValueError(f"structure {index}: the raw stress does not reproduce the file's diagonal stress")
-        atoms.calc.results["stress"] = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]  # ASE Voigt: xx yy zz yz xz xy
+        atoms.calc.results["stress"] = full_3x3_to_voigt_6_stress(stress)
     return frames
 
 
