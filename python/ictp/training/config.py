@@ -26,7 +26,9 @@ __all__ = ["LEGACY_DEFAULTS", "RESUMABLE_KEYS", "TrainingConfig", "load_config",
 YAML_NAMES = {"dtype": "default_dtype"}
 """Fields whose YAML key is another word (MACE's); every other key is the field's name."""
 
-LEGACY_DEFAULTS = {"loss_reduction": "sum", "ema_warmup": False, "stage_two": False, "refit_shift": False}
+LEGACY_DEFAULTS = {
+    "loss_reduction": "sum", "ema_warmup": False, "stage_two": False, "refit_shift": False, "init_basis_rms": None,
+}  # fmt: skip
 """What ictp 0.1.0 did before these keys existed: a ``config.json`` without them resumes with these values."""
 
 
@@ -74,6 +76,7 @@ class TrainingConfig(ModelConfig):
     loss_reduction: str = "mean"  # "mean" (MACE: per-atom energies, per-component forces) or "sum" (the paper)
     ema_warmup: bool = True  # EMA decay min(ema_decay, (1+t)/(10+t)) at update t, as torch_ema
     refit_shift: bool = True  # least-squares per-species shift after every epoch (ictp.training.shift)
+    init_basis_rms: Optional[float] = 0.1  # RMS of each layer's atomic basis before the first step (basis_init)
     stage_two: bool = False  # last part of the run with other loss weights and lr (MACE's --stage_two)
     start_stage_two: Optional[int] = None  # first epoch of Stage Two; default 3/4 of max_num_epochs
     stage_two_energy_weight: float = 1000.0
@@ -135,6 +138,9 @@ class TrainingConfig(ModelConfig):
             raise ValueError(f"ema_decay must be in [0, 1) (0 or null: no EMA), got {self.ema_decay}")
         if not 0 < self.lr_factor < 1:
             raise ValueError(f"lr_factor must be between 0 and 1 (the factor the lr is reduced by), got {self.lr_factor}")
+        rms = self.init_basis_rms
+        if rms is not None and not (math.isfinite(rms) and rms > 0):
+            raise ValueError(f"init_basis_rms must be a positive number (or null: no scaling), got {rms}")
         if self.clip_grad is not None and not self.clip_grad > 0:
             raise ValueError(f"clip_grad must be positive (or null: no clipping), got {self.clip_grad}")
         for name in ("patience", "scheduler_patience"):

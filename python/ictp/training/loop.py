@@ -1,5 +1,6 @@
 """The training loop (arXiv:2405.14253, Sec. 5; spec §4; the options in docs/training.md), resumable.
 
+Each layer's atomic basis scaled before the first step (:mod:`ictp.training.basis_init`);
 Adam with AMSGrad; the loss of :mod:`ictp.training.loss`; weight decay only on
 the product-basis and "linear down" weights; ReduceLROnPlateau on the
 validation loss; an exponential moving average (EMA) of the weights used for
@@ -27,6 +28,7 @@ from ..data.dataset import GraphDataset
 from ..data.extxyz import Configuration, describe
 from ..evaluation.report import write_run_report
 from ..model import ICTP, evaluate_batch, save_model
+from .basis_init import scale_atomic_basis
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainingConfig, resume_changes
 from .data import read_run_data
@@ -143,6 +145,10 @@ def _run(
     data = read_run_data(config)
     train_set, valid_set = data.train, data.valid
     model = ICTP(data.atomic_numbers, config=config, **data.statistics).to(device)
+    from_checkpoint = resume and checkpoint_path.exists()
+    if config.init_basis_rms and not from_checkpoint:  # before the optimiser and the EMA copy the weights
+        factors = scale_atomic_basis(model, train_set, config.init_basis_rms, config.valid_batch_size, group)
+        log(f"atomic basis scaled to RMS {config.init_basis_rms:g}: factors {', '.join(f'{f:.3g}' for f in factors)}")
     optimizer = torch.optim.Adam(_decay_groups(model, config.weight_decay), lr=config.lr, amsgrad=config.amsgrad)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=config.lr_factor, patience=config.scheduler_patience
@@ -150,7 +156,7 @@ def _run(
     parameters = list(model.parameters())
     ema = ExponentialMovingAverage(parameters, config.ema_decay, config.ema_warmup) if config.ema_decay else None
     start_epoch, best, best_epoch = 0, math.inf, -1
-    if resume and checkpoint_path.exists():
+    if from_checkpoint:
         last_epoch, best, best_epoch = load_checkpoint(checkpoint_path, model, optimizer, scheduler, ema, device)
         start_epoch = last_epoch + 1
     elif resume:
