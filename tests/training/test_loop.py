@@ -28,12 +28,16 @@ def test_tiny_model_overfits(tiny_run, small_data):
 
 
 def test_resume_equals_an_uninterrupted_run(tiny_run):
-    whole = train(tiny_run("whole"), log=lambda *_: None)
-    part = train(tiny_run("part", max_num_epochs=2), log=lambda *_: None)
+    """With the atomic basis scaled at the start (``init_basis_rms``): once, not again on resuming."""
+    logs = {"whole": [], "part": [], "resumed": []}
+    whole = train(tiny_run("whole", init_basis_rms=0.1), log=logs["whole"].append)
+    part = train(tiny_run("part", init_basis_rms=0.1, max_num_epochs=2), log=logs["part"].append)
     with open(part / "metrics.csv", "a") as handle:  # as if killed after the row of epoch 2, before its checkpoint
         handle.write("2,1.0,1.0,1.0,1.0,0.01\n")
-    resumed = train(tiny_run("part"), resume=True, log=lambda *_: None)
+    resumed = train(tiny_run("part", init_basis_rms=0.1), resume=True, log=logs["resumed"].append)
     assert resumed == part
+    scaled = {name: [line for line in lines if line.startswith("atomic basis scaled")] for name, lines in logs.items()}
+    assert len(scaled["whole"]) == len(scaled["part"]) == 1 and scaled["resumed"] == []
     a, b = read_metrics(whole), read_metrics(resumed)
     assert len(a) == len(b) == 4
     for x, y in zip(a, b):

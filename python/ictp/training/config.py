@@ -27,7 +27,7 @@ YAML_NAMES = {"dtype": "default_dtype"}
 """Fields whose YAML key is another word (MACE's); every other key is the field's name."""
 
 LEGACY_DEFAULTS = {
-    "loss_reduction": "sum", "ema_warmup": False, "stage_two": False, "refit_shift": False, "init_basis_rms": None,
+    "loss_reduction": "sum", "ema_warmup": False, "stage_two": False, "refit_shift": False,
 }  # fmt: skip
 """What ictp 0.1.0 did before these keys existed: a ``config.json`` without them resumes with these values."""
 
@@ -76,7 +76,7 @@ class TrainingConfig(ModelConfig):
     loss_reduction: str = "mean"  # "mean" (MACE: per-atom energies, per-component forces) or "sum" (the paper)
     ema_warmup: bool = True  # EMA decay min(ema_decay, (1+t)/(10+t)) at update t, as torch_ema
     refit_shift: bool = True  # least-squares per-species shift after every epoch (ictp.training.shift)
-    init_basis_rms: Optional[float] = 0.1  # RMS of each layer's atomic basis before the first step (basis_init)
+    init_basis_rms: Optional[float] = None  # RMS of each layer's atomic basis before the first step (basis_init)
     stage_two: bool = False  # last part of the run with other loss weights and lr (MACE's --stage_two)
     start_stage_two: Optional[int] = None  # first epoch of Stage Two; default 3/4 of max_num_epochs
     stage_two_energy_weight: float = 1000.0

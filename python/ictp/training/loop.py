@@ -1,6 +1,6 @@
 """The training loop (arXiv:2405.14253, Sec. 5; spec §4; the options in docs/training.md), resumable.
 
-Each layer's atomic basis scaled before the first step (:mod:`ictp.training.basis_init`);
+Optionally each layer's atomic basis scaled before the first step (:mod:`ictp.training.basis_init`);
 Adam with AMSGrad; the loss of :mod:`ictp.training.loss`; weight decay only on
 the product-basis and "linear down" weights; ReduceLROnPlateau on the
 validation loss; an exponential moving average (EMA) of the weights used for
