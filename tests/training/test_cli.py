@@ -309,3 +309,27 @@ def test_ctrl_c_before_the_run_started_says_nothing_was_saved(run_yaml, tmp_path
     monkeypatch.setattr("ictp.training.cli.train", interrupted_while_reading)
     assert main(["--config", str(run_yaml), "--no-progress"]) == 130
     assert "nothing was saved; start it again" in capsys.readouterr().err
+
+
+def test_ctrl_c_inside_a_console_line_waits_for_the_line_to_end(run_yaml, monkeypatch, capsys):
+    """A Ctrl-C that lands while tqdm holds its console lock is raised after the line, not inside tqdm.
+
+    Inside tqdm it left the lock half-taken, and the run ended with tqdm's RuntimeError instead of exit 130.
+    """
+    written = []
+
+    def write(line, *args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # the Ctrl-C arrives in the middle of the write
+        written.append(line)
+
+    def train(config, log, **kwargs):
+        config.directory.mkdir(parents=True)  # where the log file goes
+        log("a line")
+        raise AssertionError("the Ctrl-C should have stopped the run right after the line")
+
+    monkeypatch.setattr("ictp.training.cli.tqdm.write", write)
+    monkeypatch.setattr("ictp.training.cli.train", train)
+    assert main(["--config", str(run_yaml), "--no-progress"]) == 130
+    assert written == ["a line"]
+    assert "interrupted before the run started" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the command put Python's handler back

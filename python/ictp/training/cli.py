@@ -14,6 +14,7 @@ from typing import List, Optional
 from tqdm import tqdm
 
 from .config import TrainingConfig, load_config, parse_overrides
+from .console import console_call, ctrl_c_between_console_calls
 from .loop import train
 from .rundir import read_run_config
 
@@ -37,7 +38,8 @@ class RunLog:
             return
         if self.handle is None:
             self.handle = open(self.path, "a")
-        tqdm.write(line)
+        with console_call():
+            tqdm.write(line)
         self._write(line)
 
     def error(self, line: str):
@@ -103,7 +105,8 @@ def _main(argv: Optional[List[str]]) -> int:
         return 2
     log = RunLog(config.directory / "train.log")
     try:
-        train(config, resume=bool(args.resume), log=log, progress=not args.no_progress and sys.stderr.isatty())
+        with ctrl_c_between_console_calls():
+            train(config, resume=bool(args.resume), log=log, progress=not args.no_progress and sys.stderr.isatty())
     except KeyboardInterrupt:
         log.error(interrupted(config.directory))
         return 130

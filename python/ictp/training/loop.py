@@ -31,6 +31,7 @@ from ..model import ICTP, evaluate_batch, save_model
 from .basis_init import scale_atomic_basis
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainingConfig, resume_changes
+from .console import console_call
 from .data import read_run_data
 from .distributed import Distributed
 from .ema import ExponentialMovingAverage
@@ -173,7 +174,8 @@ def _run(
         f"{sum(p.numel() for p in parameters):,} parameters, {group.world_size} process(es) on {device})")  # fmt: skip
 
     metrics_path = run_dir / "metrics.csv"
-    bar = tqdm(total=config.max_num_epochs, initial=start_epoch, unit="epoch", disable=not progress, dynamic_ncols=True)
+    with console_call():
+        bar = tqdm(total=config.max_num_epochs, initial=start_epoch, unit="epoch", disable=not progress, dynamic_ncols=True)
     for epoch in range(start_epoch, config.max_num_epochs):
         if start_stage_two(config, optimizer, epoch):
             best = math.inf
@@ -205,12 +207,14 @@ def _run(
             f"E {metrics['valid_rmse_e_per_atom_meV']:.2f} meV/atom, F {metrics['valid_rmse_f_meV_per_A']:.1f} meV/Å"
         )
         log(f"epoch {epoch}: {summary}, lr {metrics['lr']:.3g}")
-        bar.set_postfix_str(summary, refresh=False)
-        bar.update(1)
+        with console_call():
+            bar.set_postfix_str(summary, refresh=False)
+            bar.update(1)
         if config.patience is not None and epoch - best_epoch >= config.patience:
             log(f"no improvement for {config.patience} epochs: stopping")
             break
-    bar.close()
+    with console_call():
+        bar.close()
     log(f"best validation loss {best:.4g} at epoch {best_epoch}; model: {run_dir / 'model.pt'}")
     return valid_set.configurations
 
