@@ -13,6 +13,7 @@ from typing import List, Optional
 
 from tqdm import tqdm
 
+from ..malloc import reuse_freed_memory
 from .config import TrainingConfig, load_config, parse_overrides
 from .console import console_call, ctrl_c_between_console_calls
 from .loop import train
@@ -76,6 +77,8 @@ def interrupted(run_dir: Path) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    if argv is None:  # the command, not a call from Python: process-wide settings are ours to make
+        reuse_freed_memory()  # a sixth less time per training step (ictp.malloc); glibc only
     code = _main(argv)
     if argv is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # Under torchrun, leave without interpreter teardown: destroying gloo's threads there can
