@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from ictp.training.cli import main, resumed_config
-from ictp.training.config import LEGACY_DEFAULTS
+from ictp.training.config import LEGACY_DEFAULTS, TrainingConfig
 from ictp.training.rundir import claim_run_directory
 
 PYTHON_DIR = Path(__file__).resolve().parents[2] / "python"
@@ -194,9 +194,10 @@ def test_resume_applies_lr_and_refuses_changes_of_the_model_or_data(finished_run
     assert result.returncode == 0, result.stderr
     with open(run / "metrics.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["epoch"], float(r["lr"])) for r in rows] == [("0", 0.01), ("1", 0.01), ("2", 0.1)]
+    default = TrainingConfig.lr
+    assert [(r["epoch"], float(r["lr"])) for r in rows] == [("0", default), ("1", default), ("2", 0.1)]
     assert json.loads((run / "config.json").read_text())["config"]["lr"] == 0.1
-    assert "resuming with lr = 0.1 (was 0.01)" in (run / "train.log").read_text()
+    assert f"resuming with lr = 0.1 (was {default})" in (run / "train.log").read_text()
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
     assert all(group["lr"] == 0.1 for group in checkpoint["optimizer"]["param_groups"])
 

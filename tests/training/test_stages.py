@@ -10,7 +10,7 @@ from ictp.training.loop import train
 from ictp.training.stages import in_stage_two, loss_weights
 
 
-STAGE_TWO = dict(stage_two=True, start_stage_two=2, stage_two_lr=0.002, scheduler_patience=50)
+STAGE_TWO = dict(stage_two=True, start_stage_two=2, lr=0.01, stage_two_lr=0.002, scheduler_patience=50)
 
 
 def rows(run_dir):
