@@ -4,7 +4,7 @@ For each case the data are split once (seed 0) into ``train.xyz``, ``valid.xyz``
 and test files under ``WORK/CASE/data``; ``ictp-train`` and MACE 0.3.16's
 ``mace_run_train`` then train at the same time, one process and one thread each,
 on the same files with the same model size (:data:`MODEL`) and recipe
-(:data:`RECIPE`). Each trained model is evaluated through its code's ASE
+(:data:`RECIPE`, each at its default learning rate). Each trained model is evaluated through its code's ASE
 calculator (``ictp.ICTPCalculator`` on ``model.pt``, ``MACECalculator``), each in
 its own process, so MACE's process-wide settings never reach ictp.
 
@@ -51,9 +51,14 @@ Periodic cells with a stress also get the virial ``W = -σ V`` (eV), which MACE'
 MODEL = dict(r_max=5.0, num_channels=32, l_max_node=1, l_max_edge=2, correlation=3, num_layers=2, default_dtype="float64")
 """Equal size: ictp's ``l_max_node`` is MACE's ``max_L``, ``l_max_edge`` its ``max_ell``."""
 
-RECIPE = dict(batch_size=5, valid_batch_size=10, lr=0.01, ema_decay=0.99, weight_decay=5e-7, scheduler_patience=5,
+RECIPE = dict(batch_size=5, valid_batch_size=10, ema_decay=0.99, weight_decay=5e-7, scheduler_patience=5,
               lr_factor=0.8, energy_weight=1.0, forces_weight=10.0)  # fmt: skip
-"""Equal recipe (AMSGrad, EMA and isolated-atom or fitted E0s for both); each code keeps its own loss normalisation."""
+"""Equal recipe (AMSGrad, EMA and isolated-atom or fitted E0s for both); each code keeps its own loss normalisation
+and its own default learning rate (:data:`MACE_LR`)."""
+
+MACE_LR = 0.01
+"""``mace_run_train``'s default learning rate; ictp trains at ``ictp-train``'s (``TrainingConfig.lr``).
+``--ictp lr=...`` or ``--mace='--lr=...'`` compares them at another."""
 
 THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
@@ -176,7 +181,7 @@ def mace_command(case: Case, paths: Dict[str, Path], run_dir: Path, epochs: int,
         max_ell=MODEL["l_max_edge"], correlation=MODEL["correlation"], num_interactions=MODEL["num_layers"],
         num_radial_basis=8, num_cutoff_basis=5, radial_MLP="[64,64,64]", MLP_irreps="16x0e",
         default_dtype=MODEL["default_dtype"], device="cpu", max_num_epochs=epochs,
-        batch_size=r["batch_size"], valid_batch_size=r["valid_batch_size"], lr=r["lr"], ema_decay=r["ema_decay"],
+        batch_size=r["batch_size"], valid_batch_size=r["valid_batch_size"], lr=MACE_LR, ema_decay=r["ema_decay"],
         weight_decay=r["weight_decay"], scheduler_patience=r["scheduler_patience"], lr_factor=r["lr_factor"],
         energy_weight=r["energy_weight"], forces_weight=r["forces_weight"],
         loss="virials" if case.stress else "weighted",
@@ -368,7 +373,7 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
                  for code in commands}  # fmt: skip
     # read again: a run of the other code in the same directory may have finished meanwhile
     fresh = {"case": name, "label": label, "seed": seed, "epochs": epochs, "machine": _machine(), "model": MODEL,
-             "recipe": RECIPE, "commands": {}, "codes": {}}  # fmt: skip
+             "recipe": {**RECIPE, "lr": _default_lrs()}, "commands": {}, "codes": {}}  # fmt: skip
     results = json.loads(results_file.read_text()) if results_file.exists() and not reuse else fresh
     results["commands"].update(commands)
     for code, errors in evaluated.items():
@@ -380,6 +385,12 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
         results["codes"][code].update(summarise(curve, start, target), curve=curve)
     results_file.write_text(json.dumps(results, indent=1))
     print(format_table([results]))
+
+
+def _default_lrs() -> Dict[str, float]:
+    from ictp.training.config import TrainingConfig
+
+    return {"ictp": TrainingConfig.lr, "mace": MACE_LR}
 
 
 def _load_file(run_dir: Path, code: str) -> Path:
