@@ -41,7 +41,7 @@ def test_package_that_does_not_reproduce_its_results_is_refused(compiled_file, t
     ("cpu_flags", ["sve"], "instruction set, which this CPU lacks \\(no sve\\)"),
 ])  # fmt: skip
 def test_package_compiled_elsewhere_is_refused(compiled_file, tmp_path, field, value, message):
-    """A flag no CPU here has (sve is Arm's vector unit): the check must not depend on which x86 CPU runs the test."""
+    """Each mismatch is refused with the fix; the flag is sve, Arm's vector unit, so that no x86 CPU running this has it."""
     foreign = with_changed_metadata(compiled_file, tmp_path / "foreign.pt2", lambda m: m["compiled"].update({field: value}))
     write_data(sic(1), tmp_path / "data.lmp")
     with pytest.raises(Exception, match=f"{message}.*re-run ictp-deploy on this machine"):
