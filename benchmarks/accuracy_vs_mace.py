@@ -376,6 +376,7 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
              "recipe": {**RECIPE, "lr": _default_lrs()}, "commands": {}, "codes": {}}  # fmt: skip
     results = json.loads(results_file.read_text()) if results_file.exists() and not reuse else fresh
     results["commands"].update(commands)
+    results["recipe"]["lr"] = {code: _learning_rate(code, command) for code, command in results["commands"].items()}
     for code, errors in evaluated.items():
         results["codes"][code] = {**errors, "load": _load_summary(_load_file(run_dir, code))}
     curves = {code: (ictp_curve if code == "ictp" else mace_curve)(run_dir / code) for code in results["codes"]}
@@ -391,6 +392,13 @@ def _default_lrs() -> Dict[str, float]:
     from ictp.training.config import TrainingConfig
 
     return {"ictp": TrainingConfig.lr, "mace": MACE_LR}
+
+
+def _learning_rate(code: str, command: List[str]) -> float:
+    """The learning rate ``command`` trains at: its last ``lr=`` (ictp) or ``--lr=`` (MACE), else the code's default."""
+    prefix = "lr=" if code == "ictp" else "--lr="
+    given = [float(arg[len(prefix) :]) for arg in command if arg.startswith(prefix)]
+    return given[-1] if given else _default_lrs()[code]
 
 
 def _load_file(run_dir: Path, code: str) -> Path:
