@@ -10,13 +10,15 @@ its own process, so MACE's process-wide settings never reach ictp.
 
     python benchmarks/accuracy_vs_mace.py acac --epochs 40                  # train both, evaluate, write results.json
     python benchmarks/accuracy_vs_mace.py acac --epochs 15 --codes ictp --label pilot --ictp loss=sum
+    python benchmarks/accuracy_vs_mace.py si --codes ictp --label lr002 --ictp lr=0.02 --against main  # MACE of 'main'
     python benchmarks/accuracy_vs_mace.py aspirin --epochs 12 --label e12 --seed 1   # another training seed: e12-s1
     python benchmarks/accuracy_vs_mace.py --table runs/accuracy             # results.md from every results.json below
 
 Written per run (``WORK/CASE/LABEL/``): ``ictp/`` and ``mace/`` (each code's run
 directory and console log), ``load_CODES.csv`` (the 1-minute load average every 30 s while CODES trained),
 ``results.json`` (test errors, validation curves with wall-clock times, seconds
-per epoch, time to reach MACE's final validation force RMSE, parameter counts).
+per epoch, time to reach MACE's final validation force RMSE, parameter counts). An ictp-only run
+takes that target from the MACE run of the same case and seed under ``--against LABEL``.
 ``--seed`` changes both codes' training seed (initialisation and batch order; the
 split stays the same) and writes to ``LABEL-sSEED``. One seed's test errors spread
 by several per cent on these sets, so ``--table`` also gives, for every label run
@@ -336,15 +338,23 @@ def summarise(curve: List[Dict[str, float]], start: float, target_f: Optional[fl
 
 
 def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], label: str, ictp_overrides, mace_extra,
-             reuse: bool):  # fmt: skip
+             reuse: bool, against: Optional[str] = None):  # fmt: skip
     """Train ``codes`` on case ``name`` (or, with ``reuse``, evaluate their finished runs again) and write results.json.
 
     A code can join a run directory that holds the other code's results (trained at another time, so its
-    seconds per epoch were measured under another load: each code keeps its own load summary).
+    seconds per epoch were measured under another load: each code keeps its own load summary). Without a
+    MACE run in this directory, ``against`` names the label whose MACE run (same case and seed) gives the
+    target validation F.
     """
     case, work = CASES[name], work.resolve()
     paths = prepare(name, work / name / "data")
-    run_dir = work / name / (label if seed == 0 else f"{label}-s{seed}")
+    run_dir = work / name / _directory_name(label, seed)
+    target_dir = run_dir / "mace" if against is None else work / name / _directory_name(against, seed) / "mace"
+    if against is not None and "mace" in codes:
+        raise ValueError("--against is for ictp-only runs (--codes ictp); this run trains MACE itself: drop --against")
+    if against is not None and not list(target_dir.glob("*.model")):
+        raise FileNotFoundError(f"--against {against}: no finished MACE run in {target_dir}; "
+                                f"train one with --label {against} --seed {seed} --codes mace")  # fmt: skip
     results_file = run_dir / "results.json"
     if reuse:
         commands = json.loads((run_dir / "commands.json").read_text())
@@ -380,12 +390,18 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
     for code, errors in evaluated.items():
         results["codes"][code] = {**errors, "load": _load_summary(_load_file(run_dir, code))}
     curves = {code: (ictp_curve if code == "ictp" else mace_curve)(run_dir / code) for code in results["codes"]}
-    target = curves["mace"][1][-1]["f"] if "mace" in curves else None  # MACE's final validation F
+    has_target = "mace" in curves or against is not None
+    target = mace_curve(target_dir)[1][-1]["f"] if has_target else None  # MACE's final validation F
     results["target_valid_f"] = target
+    results["target_from"] = str(target_dir.parent.relative_to(work)) if has_target else None
     for code, (start, curve) in curves.items():
         results["codes"][code].update(summarise(curve, start, target), curve=curve)
     results_file.write_text(json.dumps(results, indent=1))
     print(format_table([results]))
+
+
+def _directory_name(label: str, seed: int) -> str:
+    return label if seed == 0 else f"{label}-s{seed}"
 
 
 def _default_lrs() -> Dict[str, float]:
@@ -439,9 +455,17 @@ def format_table(all_results: List[Dict]) -> str:
                     f"| {c.get('load', r.get('load'))['mean']:.2f} | {test} | {_fmt(t.get('e_rmse'))} | {_fmt(t.get('e_mae'))} "
                     f"| {_fmt(t.get('e_atom_mae'), 2)} | {_fmt(t.get('f_rmse'))} | {_fmt(t.get('f_mae'))} "
                     f"| {_fmt(t.get('s_rmse'), 2)} | {c['final_valid_f']:.1f} "
-                    f"| {_fmt(None if c['time_to_target_s'] is None else c['time_to_target_s'] / 60)} |"
+                    f"| {_time_to_target(r, c)} |"
                 )
     return "\n".join(lines)
+
+
+def _time_to_target(results: Dict, code_results: Dict) -> str:
+    """Minutes to MACE's final validation F, ``not reached``, or ``no MACE run`` (an ictp-only run without ``--against``)."""
+    if results.get("target_valid_f") is None:
+        return "no MACE run"
+    seconds = code_results["time_to_target_s"]
+    return "not reached" if seconds is None else f"{seconds / 60:.1f}"
 
 
 def _run_name(results: Dict) -> str:
@@ -491,6 +515,8 @@ def main():
     parser.add_argument("--ictp", nargs="*", default=[], metavar="key=value", help="overrides for ictp-train")
     parser.add_argument("--mace", default="", metavar="'--flag=value ...'", help="extra mace_run_train flags (write --mace='...')")
     parser.add_argument("--reuse", action="store_true", help="evaluate the finished training runs of --label again")
+    parser.add_argument("--against", metavar="LABEL",
+                        help="time to the final validation F of LABEL's MACE run (same case and seed), for --codes ictp")  # fmt: skip
     parser.add_argument("--table", type=Path, metavar="WORK", help="write WORK/results.md from every results.json")
     parser.add_argument("--evaluate", nargs="+", help=argparse.SUPPRESS)  # worker: CODE MODEL OUT FILE...
     args = parser.parse_args()
@@ -508,7 +534,7 @@ def main():
     if args.case is None:
         parser.error("give a case or --table")
     run_case(args.case, args.work, args.epochs, args.seed, args.codes, args.label, args.ictp, shlex.split(args.mace),
-             args.reuse)  # fmt: skip
+             args.reuse, args.against)  # fmt: skip
 
 
 if __name__ == "__main__":
