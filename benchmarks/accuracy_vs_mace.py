@@ -347,14 +347,15 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
     target validation F.
     """
     case, work = CASES[name], work.resolve()
-    paths = prepare(name, work / name / "data")
     run_dir = work / name / _directory_name(label, seed)
-    target_dir = run_dir / "mace" if against is None else work / name / _directory_name(against, seed) / "mace"
-    if against is not None and "mace" in codes:
-        raise ValueError("--against is for ictp-only runs (--codes ictp); this run trains MACE itself: drop --against")
-    if against is not None and not list(target_dir.glob("*.model")):
-        raise FileNotFoundError(f"--against {against}: no finished MACE run in {target_dir}; "
-                                f"train one with --label {against} --seed {seed} --codes mace")  # fmt: skip
+    if against is not None:
+        against_dir = work / name / _directory_name(against, seed)
+        if "mace" in codes:
+            raise ValueError("--against is for ictp-only runs (--codes ictp); this run trains MACE: drop --against")
+        if not list((against_dir / "mace").glob("*.model")):
+            raise FileNotFoundError(f"--against {against}: no finished MACE run in {against_dir / 'mace'}; "
+                                    f"train one with --label {against} --seed {seed} --codes mace")  # fmt: skip
+    paths = prepare(name, work / name / "data")
     results_file = run_dir / "results.json"
     if reuse:
         commands = json.loads((run_dir / "commands.json").read_text())
@@ -390,10 +391,12 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
     for code, errors in evaluated.items():
         results["codes"][code] = {**errors, "load": _load_summary(_load_file(run_dir, code))}
     curves = {code: (ictp_curve if code == "ictp" else mace_curve)(run_dir / code) for code in results["codes"]}
-    has_target = "mace" in curves or against is not None
-    target = mace_curve(target_dir)[1][-1]["f"] if has_target else None  # MACE's final validation F
+    target_run = run_dir if "mace" in curves else against_dir if against is not None else None
+    target = None  # MACE's final validation F, from this run or from --against's
+    if target_run is not None:
+        target = (curves["mace"] if target_run == run_dir else mace_curve(target_run / "mace"))[1][-1]["f"]
     results["target_valid_f"] = target
-    results["target_from"] = str(target_dir.parent.relative_to(work)) if has_target else None
+    results["target_from"] = None if target_run is None else str(target_run.relative_to(work))
     for code, (start, curve) in curves.items():
         results["codes"][code].update(summarise(curve, start, target), curve=curve)
     results_file.write_text(json.dumps(results, indent=1))
