@@ -13,12 +13,15 @@ its own process, so MACE's process-wide settings never reach ictp.
     python benchmarks/accuracy_vs_mace.py si --codes ictp --label lr002 --ictp lr=0.02 --against main  # MACE of 'main'
     python benchmarks/accuracy_vs_mace.py aspirin --epochs 12 --label e12 --seed 1   # another training seed: e12-s1
     python benchmarks/accuracy_vs_mace.py --table runs/accuracy             # results.md from every results.json below
+    python benchmarks/accuracy_vs_mace.py --table benchmarks/results/accuracy  # ... of the kept runs
 
 Written per run (``WORK/CASE/LABEL/``): ``ictp/`` and ``mace/`` (each code's run
 directory and console log), ``load_CODES.csv`` (the 1-minute load average every 30 s while CODES trained),
 ``results.json`` (test errors, validation curves with wall-clock times, seconds
 per epoch, time to reach MACE's final validation force RMSE, parameter counts). An ictp-only run
-takes that target from the MACE run of the same case and seed under ``--against LABEL``.
+takes that target from the MACE run of the same case and seed under ``--against LABEL``: its run
+directory in WORK, or else its ``results.json`` kept in :data:`ARCHIVE`. ``--archive`` keeps a
+finished run's ``results.json`` there (a few kB, committed: run directories do not outlive the machine).
 ``--seed`` changes both codes' training seed (initialisation and batch order; the
 split stays the same) and writes to ``LABEL-sSEED``. One seed's test errors spread
 by several per cent on these sets, so ``--table`` also gives, for every label run
@@ -46,6 +49,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("ICTP_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 BIN = Path(sys.executable).parent
+ARCHIVE = HERE / "results" / "accuracy"
+"""``CASE/RUN/results.json`` of the runs that ``--archive`` kept (those of benchmarks/README.md since 2026-12-06)."""
 KEYS = dict(energy="REF_energy", forces="REF_forces", stress="REF_stress", virials="REF_virials")
 """The label keys of the files written here (MACE's defaults; no ASE calculator holds them).
 Periodic cells with a stress also get the virial ``W = -σ V`` (eV), which MACE's ``virials`` loss reads."""
@@ -338,23 +343,23 @@ def summarise(curve: List[Dict[str, float]], start: float, target_f: Optional[fl
 
 
 def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], label: str, ictp_overrides, mace_extra,
-             reuse: bool, against: Optional[str] = None):  # fmt: skip
+             reuse: bool, against: Optional[str] = None, archive: bool = False):  # fmt: skip
     """Train ``codes`` on case ``name`` (or, with ``reuse``, evaluate their finished runs again) and write results.json.
 
     A code can join a run directory that holds the other code's results (trained at another time, so its
     seconds per epoch were measured under another load: each code keeps its own load summary). Without a
     MACE run in this directory, ``against`` names the label whose MACE run (same case and seed) gives the
-    target validation F.
+    target validation F. ``archive`` copies the results to :data:`ARCHIVE` (never over another run's).
     """
     case, work = CASES[name], work.resolve()
     run_dir = work / name / _directory_name(label, seed)
+    kept = ARCHIVE / name / run_dir.name / "results.json"
+    if archive and kept.exists() and not reuse:
+        raise FileExistsError(f"{kept} already holds a kept run of that name; choose another --label")
     if against is not None:
-        against_dir = work / name / _directory_name(against, seed)
         if "mace" in codes:
             raise ValueError("--against is for ictp-only runs (--codes ictp); this run trains MACE: drop --against")
-        if not list((against_dir / "mace").glob("*.model")):
-            raise FileNotFoundError(f"--against {against}: no finished MACE run in {against_dir / 'mace'}; "
-                                    f"train one with --label {against} --seed {seed} --codes mace")  # fmt: skip
+        against_target = mace_target(work, name, against, seed)
     paths = prepare(name, work / name / "data")
     results_file = run_dir / "results.json"
     if reuse:
@@ -391,16 +396,34 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
     for code, errors in evaluated.items():
         results["codes"][code] = {**errors, "load": _load_summary(_load_file(run_dir, code))}
     curves = {code: (ictp_curve if code == "ictp" else mace_curve)(run_dir / code) for code in results["codes"]}
-    target_run = run_dir if "mace" in curves else against_dir if against is not None else None
-    target = None  # MACE's final validation F, from this run or from --against's
-    if target_run is not None:
-        target = (curves["mace"] if target_run == run_dir else mace_curve(target_run / "mace"))[1][-1]["f"]
+    target, target_from = None, None  # MACE's final validation F, from this run or from --against's
+    if "mace" in curves:
+        target, target_from = curves["mace"][1][-1]["f"], str(run_dir.relative_to(work))
+    elif against is not None:
+        target, target_from = against_target
     results["target_valid_f"] = target
-    results["target_from"] = None if target_run is None else str(target_run.relative_to(work))
+    results["target_from"] = target_from
     for code, (start, curve) in curves.items():
         results["codes"][code].update(summarise(curve, start, target), curve=curve)
     results_file.write_text(json.dumps(results, indent=1))
+    if archive:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(results_file.read_text())
     print(format_table([results]))
+
+
+def mace_target(work: Path, name: str, label: str, seed: int) -> Tuple[float, str]:
+    """MACE's final validation F (meV/Å) of run ``label`` of case ``name`` and where it came from: the run
+    directory in ``work`` if MACE finished there, else the ``results.json`` kept in :data:`ARCHIVE`."""
+    run = _directory_name(label, seed)
+    mace_dir = work / name / run / "mace"
+    if list(mace_dir.glob("*.model")):
+        return mace_curve(mace_dir)[1][-1]["f"], str(mace_dir.parent.relative_to(work))
+    kept = ARCHIVE / name / run / "results.json"
+    if kept.exists() and "mace" in json.loads(kept.read_text())["codes"]:
+        return json.loads(kept.read_text())["codes"]["mace"]["final_valid_f"], str(kept.relative_to(HERE.parent))
+    raise FileNotFoundError(f"--against {label}: no finished MACE run in {mace_dir} and none kept in {kept.parent}; "
+                            f"train one with --label {label} --seed {seed} --codes mace")  # fmt: skip
 
 
 def _directory_name(label: str, seed: int) -> str:
@@ -520,6 +543,7 @@ def main():
     parser.add_argument("--reuse", action="store_true", help="evaluate the finished training runs of --label again")
     parser.add_argument("--against", metavar="LABEL",
                         help="time to the final validation F of LABEL's MACE run (same case and seed), for --codes ictp")  # fmt: skip
+    parser.add_argument("--archive", action="store_true", help=f"keep results.json in {ARCHIVE.relative_to(HERE.parent)}")
     parser.add_argument("--table", type=Path, metavar="WORK", help="write WORK/results.md from every results.json")
     parser.add_argument("--evaluate", nargs="+", help=argparse.SUPPRESS)  # worker: CODE MODEL OUT FILE...
     args = parser.parse_args()
@@ -537,7 +561,7 @@ def main():
     if args.case is None:
         parser.error("give a case or --table")
     run_case(args.case, args.work, args.epochs, args.seed, args.codes, args.label, args.ictp, shlex.split(args.mace),
-             args.reuse, args.against)  # fmt: skip
+             args.reuse, args.against, args.archive)  # fmt: skip
 
 
 if __name__ == "__main__":
