@@ -405,10 +405,11 @@ def run_case(name: str, work: Path, epochs: int, seed: int, codes: List[str], la
     results["target_from"] = target_from
     for code, (start, curve) in curves.items():
         results["codes"][code].update(summarise(curve, start, target), curve=curve)
-    results_file.write_text(json.dumps(results, indent=1))
+    text = json.dumps(results, indent=1)
+    results_file.write_text(text)
     if archive:
         kept.parent.mkdir(parents=True, exist_ok=True)
-        kept.write_text(results_file.read_text())
+        kept.write_text(text)
     print(format_table([results]))
 
 
@@ -420,8 +421,9 @@ def mace_target(work: Path, name: str, label: str, seed: int) -> Tuple[float, st
     if list(mace_dir.glob("*.model")):
         return mace_curve(mace_dir)[1][-1]["f"], str(mace_dir.parent.relative_to(work))
     kept = ARCHIVE / name / run / "results.json"
-    if kept.exists() and "mace" in json.loads(kept.read_text())["codes"]:
-        return json.loads(kept.read_text())["codes"]["mace"]["final_valid_f"], str(kept.relative_to(HERE.parent))
+    codes = json.loads(kept.read_text())["codes"] if kept.exists() else {}
+    if "mace" in codes:
+        return codes["mace"]["final_valid_f"], str(kept.relative_to(HERE.parent))
     raise FileNotFoundError(f"--against {label}: no finished MACE run in {mace_dir} and none kept in {kept.parent}; "
                             f"train one with --label {label} --seed {seed} --codes mace")  # fmt: skip
 
