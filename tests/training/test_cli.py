@@ -116,7 +116,8 @@ def test_resume_continues_with_more_epochs(run_yaml, tmp_path):
 
 
 def test_runs_started_before_a_key_existed_resume_with_what_they_did(run_yaml, tmp_path):
-    assert main(["--config", str(run_yaml), "loss_reduction=mean", "ema_warmup=true", "--no-progress"]) == 0
+    started = ["loss_reduction=mean", "ema_warmup=true", "radial_lr_factor=1"]  # two optimiser groups, as then
+    assert main(["--config", str(run_yaml), *started, "--no-progress"]) == 0
     saved = tmp_path / "run" / "config.json"
     written = json.loads(saved.read_text())
     assert written["config"]["loss_reduction"] == "mean" and written["config"]["ema_warmup"] is True
@@ -125,8 +126,8 @@ def test_runs_started_before_a_key_existed_resume_with_what_they_did(run_yaml, t
         del written["config"][key]
     saved.write_text(json.dumps(written))
     config = resumed_config(tmp_path / "run", ["max_num_epochs=3"])
-    old = (config.loss_reduction, config.ema_warmup, config.stage_two, config.refit_shift)
-    assert old == ("sum", False, False, False)
+    old = (config.loss_reduction, config.ema_warmup, config.stage_two, config.refit_shift, config.radial_lr_factor)
+    assert old == ("sum", False, False, False, 1.0)
     assert main(["--resume", str(tmp_path / "run"), "max_num_epochs=3", "--no-progress"]) == 0
 
 
@@ -199,7 +200,7 @@ def test_resume_applies_lr_and_refuses_changes_of_the_model_or_data(finished_run
     assert json.loads((run / "config.json").read_text())["config"]["lr"] == 0.1
     assert f"resuming with lr = 0.1 (was {default})" in (run / "train.log").read_text()
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
-    assert all(group["lr"] == 0.1 for group in checkpoint["optimizer"]["param_groups"])
+    assert all(group["lr"] == 0.1 * group["lr_scale"] for group in checkpoint["optimizer"]["param_groups"])
 
 
 def _truncate(path: Path):

@@ -43,6 +43,7 @@ def test_old_run_configs_with_default_dtype_still_load():
      ("train_file: a.xyz\nweight_decay: -1e-7\n", "weight_decay must be a finite number >= 0"),
      ("train_file: a.xyz\nlr: .nan\n", "lr must be positive, got nan"),
      ("train_file: a.xyz\nlr_factor: 1.5\n", "lr_factor must be between 0 and 1"),
+     ("train_file: a.xyz\nradial_lr_factor: 0\n", r"radial_lr_factor must be a positive number \(1: the radial"),
      ("train_file: a.xyz\ninit_basis_rms: 0\n", r"init_basis_rms must be .* \(or null: no scaling\), got 0"),
      ("train_file: a.xyz\ninit_basis_rms: -0.1\n", "init_basis_rms must be a positive number"),
      ("train_file: a.xyz\nr_max: 0\n", "r_max must be a positive number of Å, got 0"),

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ictp import keys
-from ictp.model import load_model
-from ictp.training.loop import train
+from ictp.model import ICTP, load_model
+from ictp.training.loop import _param_groups, train
 
 
 def read_metrics(run_dir):
@@ -43,6 +43,19 @@ def test_resume_equals_an_uninterrupted_run(tiny_run):
     for x, y in zip(a, b):
         assert float(x["valid_loss"]) == pytest.approx(float(y["valid_loss"]), rel=1e-12)
         assert float(x["train_loss"]) == pytest.approx(float(y["train_loss"]), rel=1e-12)
+
+
+@pytest.mark.parametrize("factor", [1.0, 2.5])
+def test_adams_first_step_moves_the_radial_networks_radial_lr_factor_times_as_far(tiny_run, factor):
+    config = tiny_run("groups", lr=0.01, radial_lr_factor=factor)
+    model = ICTP([1, 6, 8], config=config)
+    optimizer = torch.optim.Adam(_param_groups(model, config), lr=config.lr, amsgrad=True)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    sum((p**2).sum() for p in model.parameters()).backward()
+    optimizer.step()  # Adam's first step moves every weight by lr (its gradient's sign times lr)
+    for name, p in model.named_parameters():
+        expected = 0.01 * factor if ".radial." in name else 0.01
+        assert (p.detach() - before[name]).abs().max().item() == pytest.approx(expected, rel=1e-6), name
 
 
 def test_existing_run_is_not_overwritten(tiny_run):

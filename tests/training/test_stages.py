@@ -61,3 +61,10 @@ def test_stage_two_survives_resume(tiny_run, tmp_path, stop):
         assert float(y["lr"]) == float(x["lr"])
         assert float(y["valid_loss"]) == pytest.approx(float(x["valid_loss"]), rel=1e-12)
         assert float(y["train_loss"]) == pytest.approx(float(x["train_loss"]), rel=1e-12)
+
+
+def test_the_radial_networks_keep_their_lr_factor_in_stage_two(tiny_run):
+    run = train(tiny_run("radial", radial_lr_factor=3.0, **STAGE_TWO), log=lambda *_: None)
+    assert [float(r["lr"]) for r in rows(run)] == [0.01, 0.01, 0.002, 0.002]  # the base lr
+    groups = torch.load(run / "checkpoint.pt", weights_only=True)["optimizer"]["param_groups"]
+    assert sorted(group["lr"] for group in groups) == pytest.approx([0.002, 0.002, 0.006])

@@ -1,7 +1,8 @@
 """The training loop (arXiv:2405.14253, Sec. 5; spec §4; the options in docs/training.md), resumable.
 
 Optionally each layer's atomic basis scaled before the first step (:mod:`ictp.training.basis_init`);
-Adam with AMSGrad; the loss of :mod:`ictp.training.loss`; weight decay only on
+Adam with AMSGrad, the radial networks at ``radial_lr_factor`` times the lr; the loss of
+:mod:`ictp.training.loss`; weight decay only on
 the product-basis and "linear down" weights; ReduceLROnPlateau on the
 validation loss; an exponential moving average (EMA) of the weights used for
 validation, checkpoints and the final model; the best EMA model by validation
@@ -43,12 +44,24 @@ from .stages import in_stage_two, loss_weights, start_stage_two
 __all__ = ["train"]
 
 
-def _decay_groups(model: ICTP, weight_decay: float):
-    """Weight decay only on the product basis and the interactions' linear-down maps."""
+def _param_groups(model: ICTP, config: TrainingConfig):
+    """Adam's parameter groups: weight decay only on the product basis and the interactions' linear-down
+    maps; the radial networks in a group of their own at ``radial_lr_factor`` times the lr, where that
+    is not 1 (so that the runs and checkpoints made before the factor existed keep their two groups).
+    Each group's ``lr_scale`` is its lr over the base lr, which Stage Two and ``--resume lr=`` keep."""
     decayed = [p for n, p in model.named_parameters() if n.startswith("products.") or ".linear_down." in n]
-    ids = {id(p) for p in decayed}
+    radial = [p for n, p in model.named_parameters() if ".radial." in n] if config.radial_lr_factor != 1.0 else []
+    ids = {id(p) for p in decayed + radial}
     others = [p for p in model.parameters() if id(p) not in ids]
-    return [{"params": decayed, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
+    groups = [
+        {"params": decayed, "weight_decay": config.weight_decay, "lr_scale": 1.0},
+        {"params": others, "weight_decay": 0.0, "lr_scale": 1.0},
+    ]
+    if radial:
+        groups.append({"params": radial, "weight_decay": 0.0, "lr_scale": config.radial_lr_factor})
+    for group in groups:
+        group["lr"] = config.lr * group["lr_scale"]
+    return groups
 
 
 def _not_finite(what: str, loss: float, epoch: int, structures: Sequence[Configuration], config: TrainingConfig):
@@ -150,7 +163,7 @@ def _run(
     if config.init_basis_rms and not from_checkpoint:  # before the optimiser and the EMA copy the weights
         factors = scale_atomic_basis(model, train_set, config.init_basis_rms, config.valid_batch_size, group)
         log(f"atomic basis scaled to RMS {config.init_basis_rms:g}: factors {', '.join(f'{f:.3g}' for f in factors)}")
-    optimizer = torch.optim.Adam(_decay_groups(model, config.weight_decay), lr=config.lr, amsgrad=config.amsgrad)
+    optimizer = torch.optim.Adam(_param_groups(model, config), lr=config.lr, amsgrad=config.amsgrad)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=config.lr_factor, patience=config.scheduler_patience
     )
@@ -164,7 +177,7 @@ def _run(
         log("no epoch of this run had finished: starting it from epoch 0")
     if "lr" in changes:
         for param_group in optimizer.param_groups:
-            param_group["lr"] = config.lr
+            param_group["lr"] = config.lr * param_group.get("lr_scale", 1.0)
     if group.is_main:
         if resume:
             _trim_metrics(run_dir / "metrics.csv", start_epoch - 1)

@@ -35,5 +35,5 @@ def start_stage_two(config: TrainingConfig, optimizer: torch.optim.Optimizer, ep
     if not (config.stage_two and epoch == config.start_stage_two):
         return False
     for group in optimizer.param_groups:
-        group["lr"] = config.stage_two_lr
+        group["lr"] = config.stage_two_lr * group.get("lr_scale", 1.0)
     return True
