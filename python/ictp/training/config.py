@@ -137,7 +137,8 @@ class TrainingConfig(ModelConfig):
             raise ValueError(f"lr must be a finite number, got {self.lr}")
         if not (math.isfinite(self.radial_lr_factor) and self.radial_lr_factor > 0):
             raise ValueError(
-                f"radial_lr_factor must be a positive number (1: the radial networks at lr), got {self.radial_lr_factor}"
+                f"radial_lr_factor must be a positive number (1: the radial networks at lr), "
+                f"got {self.radial_lr_factor}"
             )
         if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1) (0 or null: no EMA), got {self.ema_decay}")
