@@ -50,6 +50,7 @@ class TrainingConfig(ModelConfig):
     valid_file: Optional[str] = None
     valid_fraction: float = 0.1
     valid_count: Optional[int] = None
+    valid_split: str = "random"  # "random", or "stratified": each config_type held out in proportion (data.py)
     test_file: List[str] = field(default_factory=list)  # evaluated with the best model at the end
     energy_key: str = "energy"
     forces_key: str = "forces"
@@ -98,6 +99,11 @@ class TrainingConfig(ModelConfig):
             raise ValueError(f"E0s must be 'isolated', 'average' or a mapping {{element: eV}}, got {self.E0s!r}")
         if not 0.0 < self.valid_fraction < 1.0 and self.valid_file is None and self.valid_count is None:
             raise ValueError(f"valid_fraction must be between 0 and 1, got {self.valid_fraction}")
+        if self.valid_split not in ("random", "stratified"):
+            raise ValueError(
+                f"valid_split must be 'random' or 'stratified' (each {self.config_type_key} held out in "
+                f"proportion), got {self.valid_split!r}"
+            )
         for name in ("batch_size", "valid_batch_size", "max_num_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -89,13 +89,44 @@ def _check_elements(structures: List[Configuration], numbers: List[int]):
 
 
 def _split(configs: List[Configuration], config: TrainingConfig):
+    """(training, validation) structures: the ``valid_file``, or ``valid_count`` (else ``valid_fraction``) of
+    ``configs`` drawn with ``seed``, at random or, with ``valid_split: stratified``, from each config_type in
+    proportion to its size (largest remainders; every type keeps at least one training structure)."""
     if config.valid_file:
         return configs, _read(config.valid_file, config)
-    order = np.random.default_rng(config.seed).permutation(len(configs))
     count = config.valid_count if config.valid_count is not None else max(1, round(config.valid_fraction * len(configs)))
     if not 0 < count < len(configs):
         raise ValueError(f"cannot hold out {count} of {len(configs)} structures for validation")
-    return [configs[k] for k in order[count:]], [configs[k] for k in order[:count]]
+    rng = np.random.default_rng(config.seed)
+    if config.valid_split == "random":
+        order = rng.permutation(len(configs))
+        return [configs[k] for k in order[count:]], [configs[k] for k in order[:count]]
+    groups: Dict[str, List[int]] = {}
+    for k, c in enumerate(configs):
+        groups.setdefault(c.config_type, []).append(k)
+    counts = _proportional_counts({t: len(members) for t, members in groups.items()}, count)
+    held = {int(k) for t, members in groups.items() for k in rng.permutation(members)[: counts[t]]}
+    return [c for k, c in enumerate(configs) if k not in held], [c for k, c in enumerate(configs) if k in held]
+
+
+def _proportional_counts(sizes: Dict[str, int], count: int) -> Dict[str, int]:
+    """``count`` split over groups of the given sizes in proportion (largest remainders), at most size - 1 each."""
+    total = sum(sizes.values())
+    if count > total - len(sizes):
+        raise ValueError(
+            f"cannot hold out {count} of {total} structures with valid_split: stratified and every one of the "
+            f"{len(sizes)} config_types keeping a training structure; lower valid_count / valid_fraction"
+        )
+    quota = {t: count * n / total for t, n in sizes.items()}
+    counts = {t: min(int(q), sizes[t] - 1) for t, q in quota.items()}
+    for t in sorted(quota, key=lambda t: (counts[t] - quota[t], t)):  # largest remainder first, by name on ties
+        if sum(counts.values()) == count:
+            break
+        counts[t] += counts[t] < sizes[t] - 1
+    while sum(counts.values()) < count:  # caps left some over: any group with room
+        t = max((t for t in sizes if counts[t] < sizes[t] - 1), key=lambda t: (sizes[t] - 1 - counts[t], t))
+        counts[t] += 1
+    return counts
 
 
 def _check_labels(structures: List[Configuration], what: str, config: TrainingConfig):
