@@ -118,13 +118,9 @@ def _proportional_counts(sizes: Dict[str, int], count: int) -> Dict[str, int]:
             f"{len(sizes)} config_types keeping a training structure; lower valid_count / valid_fraction"
         )
     quota = {t: count * n / total for t, n in sizes.items()}
-    counts = {t: min(int(q), sizes[t] - 1) for t, q in quota.items()}
-    for t in sorted(quota, key=lambda t: (counts[t] - quota[t], t)):  # largest remainder first, by name on ties
-        if sum(counts.values()) == count:
-            break
-        counts[t] += counts[t] < sizes[t] - 1
-    while sum(counts.values()) < count:  # caps left some over: any group with room
-        t = max((t for t in sizes if counts[t] < sizes[t] - 1), key=lambda t: (sizes[t] - 1 - counts[t], t))
+    counts = dict.fromkeys(sizes, 0)
+    for _ in range(count):  # one at a time to the group furthest below its quota: largest remainders, capped
+        t = max((t for t in sizes if counts[t] < sizes[t] - 1), key=lambda t: (quota[t] - counts[t], t))
         counts[t] += 1
     return counts
 
