@@ -1,4 +1,4 @@
-"""Fixtures of the training tests: twelve AcAc structures and tiny runs on them."""
+"""Fixtures of the training tests: twelve AcAc structures (also with config_types) and tiny runs on them."""
 
 import ase.io
 import pytest
@@ -10,6 +10,17 @@ from ictp.training.config import load_config
 def small_data(tmp_path, shared_data):
     frames = ase.io.read(shared_data / "AcAc" / "train_300K.xyz", index=":12")
     path = tmp_path / "acac.xyz"
+    ase.io.write(path, frames)
+    return path
+
+
+@pytest.fixture
+def typed_data(tmp_path, shared_data):
+    """Twelve AcAc structures labelled with three config_types of 8, 3 and 1 structures."""
+    frames = ase.io.read(shared_data / "AcAc" / "train_300K.xyz", index=":12")
+    for k, atoms in enumerate(frames):
+        atoms.info["config_type"] = "bulk" if k < 8 else "surface" if k < 11 else "vacancy"
+    path = tmp_path / "typed.xyz"
     ase.io.write(path, frames)
     return path
 

@@ -106,3 +106,22 @@ def test_perfect_prediction_has_zero_loss(shared_data, reduction):
     total, _ = weighted_loss(prediction, batch, 1.0, 10.0, 1.0, reduction)
     assert total.item() < 1e-20
     assert torch.isfinite(total)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_config_type_weights_multiply_each_structures_errors(labelled, reduction):
+    """Each term of a weighted batch is the weighted sum of its structures' terms; ``weighted=False`` ignores them."""
+    configs, model, _, _ = labelled
+    for config, config_type in zip(configs, ["bulk", "surface", "bulk", "surface", "vacancy"]):
+        config.config_type = config_type
+    weights = {"surface": 5.0, "vacancy": 0.5}
+    batch = GraphDataset(configs, SPECIES, model.r_max, weights).batch(range(5))
+    np.testing.assert_array_equal(batch[keys.WEIGHT].numpy(), [1.0, 5.0, 1.0, 5.0, 0.5])
+    prediction = predict_batch(model, batch)
+    singles = [GraphDataset([c], SPECIES, model.r_max).batch([0]) for c in configs]
+    per_structure = [terms_of(squared_errors(predict_batch(model, single), single, reduction)) for single in singles]
+    expected = sum(weights.get(c.config_type, 1.0) * np.array(terms) for c, terms in zip(configs, per_structure))
+    assert all(value > 0 for value in expected)  # every term has labelled structures of weight != 1
+    np.testing.assert_allclose(terms_of(squared_errors(prediction, batch, reduction)), expected, rtol=1e-10)
+    unweighted = np.sum(per_structure, axis=0)
+    np.testing.assert_allclose(terms_of(squared_errors(prediction, batch, reduction, weighted=False)), unweighted, rtol=1e-10)

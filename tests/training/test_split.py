@@ -2,22 +2,10 @@
 
 from collections import Counter
 
-import ase.io
 import pytest
 
 from ictp.training.config import load_config
 from ictp.training.data import read_run_data
-
-
-@pytest.fixture
-def typed_data(tmp_path, shared_data):
-    """Twelve AcAc structures labelled with three config_types of 8, 3 and 1 structures."""
-    frames = ase.io.read(shared_data / "AcAc" / "train_300K.xyz", index=":12")
-    for k, atoms in enumerate(frames):
-        atoms.info["config_type"] = "bulk" if k < 8 else "surface" if k < 11 else "vacancy"
-    path = tmp_path / "typed.xyz"
-    ase.io.write(path, frames)
-    return path
 
 
 def split(path, **overrides):

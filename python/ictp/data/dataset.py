@@ -1,6 +1,6 @@
 """Training data as graphs with labels, neighbour lists built once per structure."""
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ from .graph import atoms_to_graph, collate
 __all__ = ["GraphDataset"]
 
 
-def _labelled_graph(config: Configuration, atomic_numbers: Sequence[int], r_max: float) -> Dict[str, np.ndarray]:
+def _labelled_graph(config: Configuration, atomic_numbers: Sequence[int], r_max: float, weight: float) -> Dict[str, np.ndarray]:
     with located(config):  # the checks of ictp.data.neighbors and unknown elements say which structure
         graph = atoms_to_graph(config.atoms, atomic_numbers, r_max)
     n = len(config.atoms)
@@ -23,6 +23,7 @@ def _labelled_graph(config: Configuration, atomic_numbers: Sequence[int], r_max:
     graph[keys.HAS_ENERGY] = np.array([config.energy is not None])
     graph[keys.HAS_FORCES] = np.array([config.forces is not None])
     graph[keys.HAS_STRESS] = np.array([config.stress is not None])
+    graph[keys.WEIGHT] = np.array([float(weight)])
     return graph
 
 
@@ -32,12 +33,22 @@ class GraphDataset:
     ``dataset.batch(indices)`` collates the chosen structures into one batch of
     tensors (fields in :mod:`ictp.keys`), geometry and labels in float64. A structure
     that fails the checks of :mod:`ictp.data.neighbors` is a ValueError naming its file
-    and index.
+    and index. ``config_type_weights`` (``{config_type: weight}``, 1 for types not named) are the
+    structures' weights in the training loss.
     """
 
-    def __init__(self, configurations: Sequence[Configuration], atomic_numbers: Sequence[int], r_max: float):
+    def __init__(
+        self,
+        configurations: Sequence[Configuration],
+        atomic_numbers: Sequence[int],
+        r_max: float,
+        config_type_weights: Optional[Mapping[str, float]] = None,
+    ):
         self.configurations = list(configurations)
-        self.graphs: List[Dict[str, np.ndarray]] = [_labelled_graph(c, atomic_numbers, r_max) for c in self.configurations]
+        weights = config_type_weights or {}
+        self.graphs: List[Dict[str, np.ndarray]] = [
+            _labelled_graph(c, atomic_numbers, r_max, weights.get(c.config_type, 1.0)) for c in self.configurations
+        ]
 
     def __len__(self) -> int:
         return len(self.graphs)

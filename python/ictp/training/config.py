@@ -57,6 +57,7 @@ class TrainingConfig(ModelConfig):
     stress_key: str = "stress"
     virial_key: str = "virial"
     config_type_key: str = "config_type"
+    config_type_weights: Dict[str, float] = field(default_factory=dict)  # loss weight per config_type (1 if not named)
     E0s: Union[str, Dict[str, float]] = "isolated"  # "isolated", "average" (least squares) or {element: eV}
     # Optimisation
     batch_size: int = 5
@@ -137,6 +138,16 @@ class TrainingConfig(ModelConfig):
     def _check_ranges(self):
         """Loss weights, regularisation and schedule settings inside the range where they mean something."""
         _check_weights(self, ("energy_weight", "forces_weight", "virials_weight"))
+        weights = self.config_type_weights
+        if not isinstance(weights, dict) or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+            for w in weights.values()
+        ):
+            raise ValueError(
+                f"config_type_weights must map config_types to finite numbers >= 0 (e.g. {{Surface: 5.0}}), "
+                f"got {weights!r}"
+            )
+        self.config_type_weights = {str(t): float(w) for t, w in weights.items()}
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
         if not math.isfinite(self.lr):

@@ -63,13 +63,15 @@ def read_run_data(config: TrainingConfig) -> RunData:
         _check_elements(structures, numbers)
     for structures in tests.values():
         GraphDataset(structures, numbers, config.r_max)  # the geometric checks, now rather than after training
+    _check_config_type_weights(train, config)
     e0 = _reference_energies(train + [c for c, i in zip(configs, isolated) if i], numbers, config)
-    train_set = GraphDataset(train, numbers, config.r_max)
+    train_set = GraphDataset(train, numbers, config.r_max, config.config_type_weights)
     scale, shift = scale_and_shift(train, numbers, e0)
     statistics = dict(
         avg_num_neighbors=average_num_neighbors(train_set.edge_counts()), atomic_energies=e0, scale=scale, shift=shift
     )
-    return RunData(train_set, GraphDataset(valid, numbers, config.r_max), numbers, statistics)
+    valid_set = GraphDataset(valid, numbers, config.r_max, config.config_type_weights)
+    return RunData(train_set, valid_set, numbers, statistics)
 
 
 def _read(path, config: TrainingConfig) -> List[Configuration]:
@@ -136,6 +138,17 @@ def _check_labels(structures: List[Configuration], what: str, config: TrainingCo
                 f"{weight} = {getattr(config, weight)} but no {what} has a {label} label "
                 f"(looked for the key {key!r}); set the right key (e.g. {label}_key=...) or {weight}=0"
             )
+
+
+def _check_config_type_weights(train: List[Configuration], config: TrainingConfig):
+    """Every config_type given a weight is one of the training structures' (a misspelt name would weigh nothing)."""
+    types = sorted({c.config_type for c in train})
+    unknown = sorted(set(config.config_type_weights) - set(types))
+    if unknown:
+        raise ValueError(
+            f"config_type_weights names {unknown}, but the training structures' config_types "
+            f"({config.config_type_key!r} in {config.train_file}) are {types}; use those names"
+        )
 
 
 def _reference_energies(train: List[Configuration], numbers: List[int], config: TrainingConfig) -> np.ndarray:

@@ -80,10 +80,8 @@ def _validate(model, dataset: GraphDataset, config: TrainingConfig, weights, gro
         indices = range(start, min(start + config.valid_batch_size, len(dataset)))
         batch = dataset.batch(indices, group.device)
         out = evaluate_batch(model, batch, virial=weights[2] > 0)
-        means = {k: v.item() for k, v in squared_errors(out, batch, "mean").items()}  # (ΔE/N)², ΔF²: the RMSEs
-        errors = means if config.loss_reduction == "mean" else {
-            k: v.item() for k, v in squared_errors(out, batch, config.loss_reduction).items()
-        }
+        means = {k: v.item() for k, v in squared_errors(out, batch, "mean", weighted=False).items()}  # the RMSEs
+        errors = {k: v.item() for k, v in squared_errors(out, batch, config.loss_reduction).items()}
         batch_counts = label_counts(batch)
         batch_loss, _ = reduce_terms(errors, weights, config.loss_reduction, batch_counts)
         if not math.isfinite(batch_loss):

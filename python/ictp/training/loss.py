@@ -14,7 +14,10 @@ At equal weights the mean weighs energies 3x more against forces than the sum
 (a structure has N_b·3 force components but one energy), and its size does not
 grow with the batch. ``W = -σ V`` is the virial (eV), with the six Voigt
 components of its symmetric part. Structures without a label contribute
-nothing to that term, and a mean runs over labelled values only.
+nothing to that term, and a mean runs over labelled values only. A batch's
+``keys.WEIGHT`` (its structures' config_type weights, MACE's
+``config_type_weights``) multiplies each structure's energy, force and virial
+errors; a mean still divides by the number of values, as MACE's does.
 """
 
 from typing import Dict, Optional, Sequence, Tuple
@@ -57,20 +60,26 @@ def structure_sizes(batch: Dict[str, torch.Tensor], reduction: str, dtype: torch
     return num_atoms if reduction == "sum" else num_atoms**2
 
 
-def squared_errors(prediction: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor], reduction: str) -> Dict[str, torch.Tensor]:
-    """Per term, the sum over labelled values of ``ΔE²/N`` (sum) or ``(ΔE/N)²`` (mean), ``ΔF_iα²``, and ``ΔW²/N`` or ``(ΔW/N)²``."""
+def squared_errors(
+    prediction: Dict[str, torch.Tensor], batch: Dict[str, torch.Tensor], reduction: str, weighted: bool = True
+) -> Dict[str, torch.Tensor]:
+    """Per term, the sum over labelled values of ``ΔE²/N`` (sum) or ``(ΔE/N)²`` (mean), ``ΔF_iα²``, and ``ΔW²/N`` or
+    ``(ΔW/N)²``, each times its structure's ``keys.WEIGHT`` if ``weighted`` (and the batch has weights)."""
     dtype = prediction[keys.ENERGY].dtype
     per_atom = structure_sizes(batch, reduction, dtype)
-    has_energy = batch[keys.HAS_ENERGY].to(dtype)
+    weight = torch.ones_like(prediction[keys.ENERGY])
+    if weighted and keys.WEIGHT in batch:
+        weight = batch[keys.WEIGHT].to(dtype)
+    has_energy = weight * batch[keys.HAS_ENERGY].to(dtype)
     d_energy = prediction[keys.ENERGY] - batch[keys.REF_ENERGY].to(dtype)
     sums = {"energy": torch.sum(has_energy * d_energy**2 / per_atom)}
-    per_atom_mask = batch[keys.HAS_FORCES].index_select(0, batch[keys.BATCH]).to(dtype)
+    per_atom_mask = (weight * batch[keys.HAS_FORCES].to(dtype)).index_select(0, batch[keys.BATCH])
     d_forces = prediction[keys.FORCES] - batch[keys.REF_FORCES].to(dtype)
     sums["forces"] = torch.sum(per_atom_mask.unsqueeze(-1) * d_forces**2)
     if keys.VIRIAL in prediction:
         ref_virial = virial_from_stress(batch[keys.REF_STRESS].to(dtype), cell_volume(batch[keys.CELL]))
         d_virial = _voigt(prediction[keys.VIRIAL] - ref_virial)
-        has_stress = batch[keys.HAS_STRESS].to(dtype)
+        has_stress = weight * batch[keys.HAS_STRESS].to(dtype)
         sums["virials"] = torch.sum(has_stress.unsqueeze(-1) * d_virial**2 / per_atom.unsqueeze(-1))
     else:
         sums["virials"] = torch.zeros_like(sums["energy"])
