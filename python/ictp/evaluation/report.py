@@ -24,7 +24,7 @@ def write_run_report(
 ):
     """Write into ``run_dir`` what a finished run is judged by.
 
-    ``loss.png`` from ``metrics.csv``; ``valid_parity.png`` of the best model
+    ``loss.png`` from ``metrics.csv``; ``valid_parity.png`` of the kept model
     (``model.pt``) on the validation structures ``valid``; for ``test_files``
     their parity plots and ``test_errors.csv``, whose table also goes to ``log``.
     """
@@ -35,4 +35,4 @@ def write_run_report(
         return
     rows = evaluate_files(model, test_files, label_keys, batch_size, device, plots=run_dir)
     write_csv(rows, run_dir / "test_errors.csv")
-    log("errors of the best model on the test files:\n" + format_table(rows))
+    log("errors of model.pt on the test files:\n" + format_table(rows))

@@ -51,7 +51,7 @@ class TrainingConfig(ModelConfig):
     valid_fraction: float = 0.1
     valid_count: Optional[int] = None
     valid_split: str = "random"  # "random", or "stratified": each config_type held out in proportion (data.py)
-    test_file: List[str] = field(default_factory=list)  # evaluated with the best model at the end
+    test_file: List[str] = field(default_factory=list)  # evaluated with model.pt (the kept model) at the end
     energy_key: str = "energy"
     forces_key: str = "forces"
     stress_key: str = "stress"

@@ -6,7 +6,7 @@ Adam with AMSGrad, the radial networks at ``radial_lr_factor`` times the lr; the
 the product-basis and "linear down" weights; ReduceLROnPlateau on the
 validation loss; an exponential moving average (EMA) of the weights used for
 validation, checkpoints and the final model; the best EMA model by validation
-loss is kept; the per-species energy shift is refitted by least squares after
+loss is kept (in Stage Two, the last epoch's); the per-species energy shift is refitted by least squares after
 every epoch (:mod:`ictp.training.shift`); optionally a Stage Two at the end
 (:mod:`ictp.training.stages`). A checkpoint is written
 atomically after every epoch, holding everything needed to continue exactly
@@ -187,6 +187,7 @@ def _run(
     metrics_path = run_dir / "metrics.csv"
     with console_call():
         bar = tqdm(total=config.max_num_epochs, initial=start_epoch, unit="epoch", disable=not progress, dynamic_ncols=True)
+    epoch = start_epoch - 1  # the last finished epoch, also when none is left to run
     for epoch in range(start_epoch, config.max_num_epochs):
         if start_stage_two(config, optimizer, epoch):
             best = math.inf
@@ -204,7 +205,7 @@ def _run(
         improved = metrics["valid_loss"] < best
         if improved:
             best, best_epoch = metrics["valid_loss"], epoch
-        if improved and group.is_main:
+        if (improved or in_stage_two(config, epoch)) and group.is_main:
             save_model(model, run_dir / "model.pt", config=config.to_dict(), ictp_version=__version__)
         if ema is not None:
             ema.swap(parameters)
@@ -226,7 +227,8 @@ def _run(
             break
     with console_call():
         bar.close()
-    log(f"best validation loss {best:.4g} at epoch {best_epoch}; model: {run_dir / 'model.pt'}")
+    kept = f"epoch {epoch} (Stage Two keeps its last)" if in_stage_two(config, epoch) else f"epoch {best_epoch}"
+    log(f"best validation loss {best:.4g} at epoch {best_epoch}; model: {run_dir / 'model.pt'}, from {kept}")
     return valid_set.configurations
 
 

@@ -2,8 +2,10 @@
 
 From epoch ``start_stage_two`` on, the loss uses the ``stage_two_*`` weights
 (typically a much larger energy weight), the learning rate is set to
-``stage_two_lr`` and no longer follows the plateau scheduler, and the best
-model is chosen again among Stage Two epochs by the Stage Two validation loss.
+``stage_two_lr`` and no longer follows the plateau scheduler, and the model
+kept is the last epoch's (the training loop writes ``model.pt`` after every
+Stage Two epoch): the Stage Two validation loss, dominated by the forces that
+the stage trades for energies, is a poor judge of it.
 The stage depends only on the epoch, so a resumed run switches where an
 uninterrupted one would.
 """
@@ -31,7 +33,7 @@ def loss_weights(config: TrainingConfig, epoch: int) -> Tuple[float, float, floa
 
 
 def start_stage_two(config: TrainingConfig, optimizer: torch.optim.Optimizer, epoch: int) -> bool:
-    """At the first epoch of Stage Two, set its learning rate and return True (the best loss restarts)."""
+    """At the first epoch of Stage Two, set its learning rate and return True (the best validation loss restarts)."""
     if not (config.stage_two and epoch == config.start_stage_two):
         return False
     for group in optimizer.param_groups:
