@@ -1,6 +1,7 @@
 """Reading labelled structures from extended XYZ."""
 
 import gzip
+import re
 
 import ase
 import ase.io
@@ -73,13 +74,18 @@ def test_virial_of_a_molecule_is_an_error(tmp_path):
         read_configurations(write(tmp_path / "m.xyz", [atoms]))
 
 
-def test_unreadable_and_missing_files(tmp_path):
+def test_unreadable_and_missing_files(tmp_path, monkeypatch):
     garbage = tmp_path / "garbage.xyz"
     garbage.write_text("3\nnot a header\nH 0 0\n")
     with pytest.raises(ValueError, match="could not read .*garbage.xyz"):
         read_configurations(garbage)
-    with pytest.raises(FileNotFoundError, match="nothere.xyz"):
+    with pytest.raises(FileNotFoundError, match="nothere.xyz' does not exist$"):
         read_configurations(tmp_path / "nothere.xyz")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="relative paths are read from the current folder, " + re.escape(str(tmp_path))):
+        read_configurations("nothere.xyz")
+    with pytest.raises(IsADirectoryError, match="is a folder; name an extended XYZ file in it"):
+        read_configurations(tmp_path)
     (tmp_path / "empty.xyz").write_text("")
     with pytest.raises(ValueError, match="empty.xyz' holds no structures"):
         read_configurations(tmp_path / "empty.xyz")

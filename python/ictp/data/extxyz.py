@@ -106,8 +106,11 @@ def read_configurations(
     no structure, NaN labels, forces of the wrong shape, a virial of a non-periodic structure.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"data file {str(path)!r} is a folder; name an extended XYZ file in it")
     if not path.is_file():
-        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+        where = "" if path.is_absolute() else f" (relative paths are read from the current folder, {Path.cwd()})"
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist{where}")
     try:
         frames = ase.io.read(path, index=index, format="extxyz")
     except Exception as error:  # ASE raises many types for malformed files
