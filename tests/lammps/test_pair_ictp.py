@@ -12,7 +12,6 @@ from lammps_helpers import (
     assert_agree,
     deck,
     deploy_model,
-    lammps_frame,
     python_results,
     run_in_process,
     run_lammps,
