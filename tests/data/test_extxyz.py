@@ -82,7 +82,8 @@ def test_unreadable_and_missing_files(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="nothere.xyz' does not exist$"):
         read_configurations(tmp_path / "nothere.xyz")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="relative paths are read from the current folder, " + re.escape(str(tmp_path))):
+    here = "relative paths are read from the current folder, " + re.escape(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=here):
         read_configurations("nothere.xyz")
     with pytest.raises(IsADirectoryError, match="is a folder; name an extended XYZ file in it"):
         read_configurations(tmp_path)
