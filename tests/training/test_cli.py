@@ -190,7 +190,7 @@ def test_resume_applies_lr_and_refuses_changes_of_the_model_or_data(finished_run
     run = copy_of(finished_run, tmp_path)
     for override, key in [("r_max=3.0", "r_max"), ("num_channels=8", "num_channels"), ("train_file=x.xyz", "train_file")]:
         assert_refused(ictp_train("--resume", run, override), f"{key} cannot change when resuming",
-                       "start a new run", "only max_num_epochs, patience, lr, device may change")  # fmt: skip
+                       "start a new run", "only max_num_epochs, patience, lr, device, compile may change")  # fmt: skip
     result = ictp_train("--resume", run, "lr=0.1", "max_num_epochs=3")
     assert result.returncode == 0, result.stderr
     with open(run / "metrics.csv") as handle:

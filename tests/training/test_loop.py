@@ -8,6 +8,7 @@ import torch
 
 from ictp import keys
 from ictp.model import ICTP, load_model
+from ictp.training import compiled
 from ictp.training.loop import _param_groups, train
 
 
@@ -87,3 +88,21 @@ def test_a_validation_label_that_overflows_stops_the_run(tmp_path, tiny_run, sma
     with pytest.raises(ValueError, match=r"epoch 0: the validation loss is inf on the batch of bad.xyz structure 0"):
         train(config, log=lambda *_: None)
     assert not (tmp_path / "overflow" / "model.pt").exists()
+
+
+def test_a_compiled_run_equals_an_eager_one_and_resumes_either_way(tiny_run, small_data, monkeypatch):
+    """``compile: true`` (with the aot_eager backend, as tests/training/test_compiled_training.py explains)."""
+    monkeypatch.setattr(compiled, "BACKEND", "aot_eager")
+    eager = train(tiny_run("eager", max_num_epochs=3), log=lambda *_: None)
+    logs = []
+    part = train(tiny_run("compiled", max_num_epochs=2, compile=True), log=logs.append)
+    assert any(line.startswith("compile: true") for line in logs)
+    resumed = train(tiny_run("compiled", max_num_epochs=3, compile=False), resume=True, log=logs.append)
+    assert resumed == part and "resuming with compile = False (was True)" in logs
+    a, b = read_metrics(eager), read_metrics(resumed)
+    assert len(a) == len(b) == 3
+    for x, y in zip(a, b):
+        for key in ("train_loss", "valid_loss"):
+            assert float(x[key]) == pytest.approx(float(y[key]), rel=1e-9), (x["epoch"], key)
+    frames = ase.io.read(small_data, index=":2")
+    assert torch.isfinite(load_model(resumed / "model.pt").predict(frames)[keys.FORCES]).all()

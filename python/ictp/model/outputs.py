@@ -33,11 +33,13 @@ def energy_derivatives(
     compute_virial: bool = False,
     compute_atom_virial: bool = False,
     create_graph: bool = False,
+    edge_gradient: Optional[torch.Tensor] = None,
 ) -> Dict[str, torch.Tensor]:
     """Energies per structure, forces and, on request, virials.
 
     ``node_energies [N]`` must be computed from ``edge_vectors [E, 3]``, a tensor
-    that requires grad. Only the first ``num_local`` atoms' energies count
+    that requires grad, unless ``edge_gradient [E, 3] = ∂E/∂r`` is given (computed
+    already, as compiled training does). Only the first ``num_local`` atoms' energies count
     (default: all N). Returns ``energy [B]``, ``energies [num_local]``,
     ``forces [N, 3]`` and, as asked, ``virial [B, 3, 3]`` and ``atom_virial [N, 3, 3]``.
     ``create_graph=True`` keeps the graph for losses on forces (training).
@@ -53,8 +55,8 @@ def energy_derivatives(
         energy = torch.zeros(num_graphs, dtype=node_energies.dtype, device=node_energies.device)
         energy = energy.index_add(0, batch.narrow(0, 0, node_energies.shape[0]), node_energies)
     out: Dict[str, torch.Tensor] = {keys.ENERGY: energy, keys.ENERGIES: node_energies}
-    grad: Optional[torch.Tensor] = None
-    if node_energies.requires_grad:
+    grad = edge_gradient
+    if grad is None and node_energies.requires_grad:
         grads: List[Optional[torch.Tensor]] = torch.autograd.grad(
             [node_energies.sum()], [edge_vectors], create_graph=create_graph, allow_unused=True
         )

@@ -45,6 +45,7 @@ class TrainingConfig(ModelConfig):
     name: str = "ictp"
     run_dir: Optional[str] = None  # default: runs/<name>
     device: str = "cpu"
+    compile: bool = False  # training steps through torch.compile: faster after minutes of compiling (compiled.py)
     # Data
     train_file: Optional[str] = None
     valid_file: Optional[str] = None
@@ -301,7 +302,7 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Sequence[str
     return TrainingConfig.from_dict(values).validate()
 
 
-RESUMABLE_KEYS = ("max_num_epochs", "patience", "lr", "device")
+RESUMABLE_KEYS = ("max_num_epochs", "patience", "lr", "device", "compile")
 """What ``ictp-train --resume RUN key=value`` may change; every other key would change the model or the data
 that the checkpoint and ``model.pt`` were made with."""
 

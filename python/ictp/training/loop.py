@@ -19,7 +19,7 @@ import math
 import os
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from tqdm import tqdm
@@ -31,6 +31,7 @@ from ..evaluation.report import write_run_report
 from ..model import ICTP, evaluate_batch, save_model
 from .basis_init import scale_atomic_basis
 from .checkpoint import load_checkpoint, save_checkpoint
+from .compiled import CompiledForces
 from .config import TrainingConfig, resume_changes
 from .console import console_call
 from .data import read_run_data
@@ -184,6 +185,9 @@ def _run(
     log(f"run directory: {run_dir}  ({len(train_set)} train / {len(valid_set)} valid structures, "
         f"{sum(p.numel() for p in parameters):,} parameters, {group.world_size} process(es) on {device})")  # fmt: skip
 
+    compiled = CompiledForces(model) if config.compile else None
+    if compiled is not None:
+        log("compile: true: the first training step compiles the model (minutes on a CPU core; cached for later runs)")
     metrics_path = run_dir / "metrics.csv"
     with console_call():
         bar = tqdm(total=config.max_num_epochs, initial=start_epoch, unit="epoch", disable=not progress, dynamic_ncols=True)
@@ -193,7 +197,7 @@ def _run(
             best = math.inf
             log(f"Stage Two from epoch {epoch}: loss weights {loss_weights(config, epoch)}, lr {config.stage_two_lr:.3g}")
         weights = loss_weights(config, epoch)
-        train_loss = _train_epoch(model, train_set, config, epoch, weights, optimizer, ema, group)
+        train_loss = _train_epoch(model, train_set, config, epoch, weights, optimizer, ema, group, compiled)
         model.eval()
         if ema is not None:
             ema.swap(parameters)
@@ -232,8 +236,12 @@ def _run(
     return valid_set.configurations
 
 
-def _train_epoch(model, train_set: GraphDataset, config: TrainingConfig, epoch: int, weights, optimizer, ema, group) -> float:
-    """One pass over the training set in a seeded order (drop_last) with the loss ``weights``.
+def _train_epoch(
+    model, train_set: GraphDataset, config: TrainingConfig, epoch: int, weights, optimizer, ema, group,
+    compiled: Optional[CompiledForces] = None,
+) -> float:
+    """One pass over the training set in a seeded order (drop_last) with the loss ``weights``, through the
+    ``compiled`` evaluation where given (``compile: true``).
 
     Returns this process's part of the epoch's loss: summed over batches
     (``sum``) or averaged over them (``mean``).
@@ -245,7 +253,10 @@ def _train_epoch(model, train_set: GraphDataset, config: TrainingConfig, epoch: 
     model.train()
     for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
         batch = train_set.batch(group.share(order[start : start + config.batch_size]), group.device)
-        out = evaluate_batch(model, batch, virial=weights[2] > 0, create_graph=True)
+        if compiled is not None:
+            out = compiled(batch, virial=weights[2] > 0)
+        else:
+            out = evaluate_batch(model, batch, virial=weights[2] > 0, create_graph=True)
         counts = dict(zip(TERMS, group.sum(list(label_counts(batch).values()))))  # of the global batch
         loss, _ = weighted_loss(out, batch, *weights, config.loss_reduction, counts)
         optimizer.zero_grad(set_to_none=True)
