@@ -1,19 +1,24 @@
-"""CPU time of one training step of ictp and MACE, side by side, with and without ictp-train's malloc settings.
+"""CPU time of one training step of ictp and MACE, side by side, with and without ictp-train's malloc settings,
+and of ictp's compiled step (``compile: true``, :mod:`ictp.training.compiled`).
 
 A step is what both codes' training loops do per batch: energies and forces with the graph kept,
 the weighted loss (energy weight 1, forces 10, per-atom energies and per-component forces), the
 backward pass through the forces and an AMSGrad step. Both models have the size of
 ``accuracy_vs_mace.py`` (:data:`accuracy_vs_mace.MODEL`: 32 channels, L = 1, edge rank 2, ν = 3,
-2 layers, r_max 5 Å, float64) and see the same batches: 5 rMD17 aspirin structures (split 01)
-or 5 AcAc structures (300 K).
+2 layers, r_max 5 Å, float64) and see the same batches: 5 rMD17 aspirin structures (split 01),
+5 AcAc structures (300 K) or 5 periodic mlearn Si cells (the first of ``Si_train.xyz``).
 
 Each (code, malloc) pair runs in its own process with one thread, round after round, alternating;
 reported are the medians over rounds of each process's median step time, and its peak resident
 memory. ``reuse`` applies :func:`ictp.malloc.reuse_freed_memory` (what ``ictp-train`` does) before
-anything else; ``default`` leaves glibc as it is (what ``mace_run_train`` runs with).
+anything else; ``default`` leaves glibc as it is (what ``mace_run_train`` runs with). ``ictp-compiled``
+is ictp's step through :class:`ictp.training.compiled.CompiledForces` (Inductor); its first step, the
+compilation, is reported apart (seconds; short when Inductor's on-disk cache already holds the model),
+and its loss and gradients are checked against the eager step's on every batch before timing.
 
     python benchmarks/bench_training.py                  # aspirin and AcAc, 5 rounds
     python benchmarks/bench_training.py --cases aspirin --rounds 3 --steps 10
+    python benchmarks/bench_training.py --cases acac si --rounds 3 --steps 10
 """
 
 import argparse
@@ -21,6 +26,7 @@ import platform
 import resource
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -28,8 +34,12 @@ from timing import median_ms, print_result, worker_result
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
-CASES = {"aspirin": "rMD17/rmd17_aspirin_train_01.xyz.xz", "acac": "AcAc/train_300K.xyz"}
-RUNS = [("ictp", "default"), ("ictp", "reuse"), ("mace", "default"), ("mace", "reuse")]
+CASES = {
+    "aspirin": "rMD17/rmd17_aspirin_train_01.xyz.xz",
+    "acac": "AcAc/train_300K.xyz",
+    "si": "mlearn_Zuo2020/Si_train.xyz",
+}
+RUNS = [("ictp", "default"), ("ictp", "reuse"), ("ictp-compiled", "reuse"), ("mace", "default"), ("mace", "reuse")]
 BATCH, NUM_BATCHES = 5, 4
 
 
@@ -67,9 +77,18 @@ def measure(code: str, case: str, steps: int) -> dict:
         graphs = [structures_to_batch(b, numbers, MODEL["r_max"]) for b in batches]
         params = sum(p.numel() for p in model.parameters())
 
-        def energy_forces(graph):
-            out = evaluate_batch(model, graph, create_graph=True)
-            return out[keys.ENERGY], out[keys.FORCES], graph[keys.PTR]
+        def energy_forces_of(evaluate):
+            def energy_forces(graph):
+                out = evaluate(graph)
+                return out[keys.ENERGY], out[keys.FORCES], graph[keys.PTR]
+
+            return energy_forces
+
+        reference = energy_forces = energy_forces_of(lambda graph: evaluate_batch(model, graph, create_graph=True))
+        if code == "ictp-compiled":
+            from ictp.training.compiled import CompiledForces
+
+            energy_forces = energy_forces_of(CompiledForces(model))
 
     labels = [(torch.zeros(len(b), dtype=torch.float64), torch.zeros(sum(map(len, b)), 3, dtype=torch.float64))
               for b in batches]  # fmt: skip
@@ -79,16 +98,37 @@ def measure(code: str, case: str, steps: int) -> dict:
     def step():
         k = step_count[0] % len(graphs)
         step_count[0] += 1
-        energy, forces, ptr = energy_forces(graphs[k])
-        atoms = (ptr[1:] - ptr[:-1]).to(energy.dtype)
-        loss = torch.mean(((energy - labels[k][0]) / atoms) ** 2) + 10.0 * torch.mean((forces - labels[k][1]) ** 2)
+        loss = batch_loss(*energy_forces(graphs[k]), labels[k])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
+    first_s = time.perf_counter()
+    step()  # the compilation, for ictp-compiled
+    first_s = time.perf_counter() - first_s
+    if code == "ictp-compiled":
+        check_against_eager(model, graphs, labels, energy_forces, reference)
     ms = median_ms(step, steps, warmup=NUM_BATCHES)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return dict(ms=ms, params=params, peak_mb=peak_mb, atoms=sum(map(len, batches[0])))
+    return dict(ms=ms, params=params, peak_mb=peak_mb, atoms=sum(map(len, batches[0])), first_s=first_s)
+
+
+def batch_loss(energy, forces, ptr, label):
+    """Both codes' loss: per-atom energies (weight 1) and force components (weight 10), mean squared errors."""
+    atoms = (ptr[1:] - ptr[:-1]).to(energy.dtype)
+    return torch.mean(((energy - label[0]) / atoms) ** 2) + 10.0 * torch.mean((forces - label[1]) ** 2)
+
+
+def check_against_eager(model, graphs, labels, compiled, eager):
+    """The compiled step's loss and parameter gradients equal the eager step's on every batch (to 1e-10)."""
+    for graph, label in zip(graphs, labels):
+        (a, grads_a), (b, grads_b) = [
+            (loss.item(), torch.autograd.grad(loss, list(model.parameters())))
+            for loss in (batch_loss(*compiled(graph), label), batch_loss(*eager(graph), label))
+        ]
+        worst = max(((x - y).abs().max() / y.abs().max().clamp_min(1e-30)).item() for x, y in zip(grads_a, grads_b))
+        if abs(a - b) > 1e-10 * abs(b) or worst > 1e-10:
+            raise SystemExit(f"the compiled step differs from the eager one: loss {a} vs {b}, gradient {worst:.2e}")
 
 
 def main():
@@ -108,8 +148,9 @@ def main():
         print_result(measure(code, case, args.steps))
         return
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread, float64")
-    print("| case | code | malloc | params | atoms/batch | ms/step (median) | rounds | peak RSS (MB) | vs ictp default |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| case | code | malloc | params | atoms/batch | ms/step (median) | rounds | peak RSS (MB) | vs ictp default "
+          "| first step (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for case in args.cases:
         results = {run: [] for run in RUNS}
         for _ in range(args.rounds):
@@ -124,7 +165,8 @@ def main():
                 continue
             ms = statistics.median(r["ms"] for r in good)
             print(f"| {case} | {code} | {malloc} | {good[0]['params']:,} | {good[0]['atoms']} | {ms:.1f} | {len(good)} "
-                  f"| {max(r['peak_mb'] for r in good):.0f} | {ms / base:.2f} |")  # fmt: skip
+                  f"| {max(r['peak_mb'] for r in good):.0f} | {ms / base:.2f} "
+                  f"| {' / '.join(format(r['first_s'], '.1f') for r in good)} |")  # fmt: skip
 
 
 if __name__ == "__main__":
