@@ -8,7 +8,8 @@ import torch
 
 from ictp import keys
 from ictp.model import ICTP, load_model
-from ictp.training import compiled
+from ictp.native import NativeBuildError
+from ictp.training import compiled, loop
 from ictp.training.loop import _param_groups, train
 
 
@@ -106,3 +107,28 @@ def test_a_compiled_run_equals_an_eager_one_and_resumes_either_way(tiny_run, sma
             assert float(x[key]) == pytest.approx(float(y[key]), rel=1e-9), (x["epoch"], key)
     frames = ase.io.read(small_data, index=":2")
     assert torch.isfinite(load_model(resumed / "model.pt").predict(frames)[keys.FORCES]).all()
+
+
+def test_validation_and_the_shift_refit_run_the_fused_kernels_with_the_reference_numbers(tiny_run, monkeypatch):
+    logs = []
+    model = ICTP([1, 6, 8], num_channels=4, l_max_node=1, l_max_edge=1, correlation=2)
+    assert loop._evaluation_kernels(model, logs.append) == "fused" and logs == []
+    assert not any(getattr(m, "fused", False) for m in model.modules())  # left as training needs it
+    fused = train(tiny_run("fused"), log=lambda *_: None)
+    monkeypatch.setattr(loop, "_evaluation_kernels", lambda model, log: "reference")
+    reference = train(tiny_run("reference"), log=lambda *_: None)
+    for x, y in zip(read_metrics(fused), read_metrics(reference), strict=True):
+        for key in ("train_loss", "valid_loss", "valid_rmse_e_per_atom_meV", "valid_rmse_f_meV_per_A"):
+            assert float(x[key]) == pytest.approx(float(y[key]), rel=1e-10), (x["epoch"], key)
+
+
+def test_without_the_fused_kernels_evaluation_falls_back_to_the_reference_ones_and_says_so(monkeypatch):
+    def no_compiler(self, name):
+        if name == "fused":
+            raise NativeBuildError("no C++ compiler found")
+        return self
+
+    monkeypatch.setattr(ICTP, "set_kernels", no_compiler)
+    logs = []
+    assert loop._evaluation_kernels(ICTP([1], num_channels=4), logs.append) == "reference"
+    assert len(logs) == 1 and "no C++ compiler found" in logs[0] and "reference kernels" in logs[0]
